@@ -1,0 +1,210 @@
+"""Typed records passed between the pipeline's stages.
+
+Every stage takes and returns these records, never untyped dicts, so each stage can be
+tested alone and every record can be written to, and read back from, a shard on disk.
+All records are immutable; a stage that "changes" one returns a copy (`model_copy`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def stable_id(*parts: object, length: int = 16) -> str:
+    """A deterministic id from JSON-serialisable parts (the same parts give the same id)."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+# --- taxonomy ---------------------------------------------------------------------------
+
+
+class Concept(Frozen):
+    """A leaf of a skill taxonomy: one concept a problem can exercise."""
+
+    id: str
+    name: str
+    description: str
+    weight: float
+    path: tuple[str, ...] = Field(description="ids from the root area down to this leaf")
+
+
+class SkillCombo(Frozen):
+    """The 1-3 concepts drawn for one problem slot of a run."""
+
+    slot: int
+    concepts: tuple[Concept, ...]
+
+    @property
+    def concept_ids(self) -> list[str]:
+        return [c.id for c in self.concepts]
+
+
+# --- problems and tests -----------------------------------------------------------------
+
+
+class Problem(Frozen):
+    """A self-contained programming problem written by the model for a skill combo."""
+
+    id: str
+    slot: int
+    concept_ids: tuple[str, ...]
+    statement: str
+    signature: str = Field(description="the function's `def` line(s), body elided")
+    entry_point: str
+    examples: str = ""
+    language: str = "python"
+
+
+class TestCase(Frozen):
+    """One assertion (or `def test_*` function) of a generated unit-test suite."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str = Field(description="t1, t2, ... in the order the model wrote them")
+    source: str
+
+
+class DroppedTest(Frozen):
+    test: TestCase
+    reason: Literal["no_entry_point", "vacuous", "unconfirmed"]
+
+
+class TestSuite(Frozen):
+    """The unit tests of a problem after the guards: what is kept, what was dropped and why."""
+
+    __test__ = False
+
+    problem_id: str
+    setup: str = Field("", description="imports and helpers the tests need, run before them")
+    cases: tuple[TestCase, ...]
+    dropped: tuple[DroppedTest, ...] = ()
+    rule: str = Field("", description="the agreement rule applied to the cases, and its outcome")
+
+    def source(self) -> str:
+        """The kept tests as one module (setup first)."""
+        parts = [self.setup] if self.setup.strip() else []
+        parts += [c.source for c in self.cases]
+        return "\n".join(parts) + "\n"
+
+
+# --- engine output and verification -----------------------------------------------------
+
+
+class Sample(Frozen):
+    """One completion for one problem: the raw text and the code extracted from it."""
+
+    id: str
+    problem_id: str
+    trajectory: int = Field(description="which of the n samples of the problem this continues")
+    round: int = Field(description="1 for the first attempt, 2 for the first correction, ...")
+    text: str
+    code: str | None = None
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LintMessage(Frozen):
+    code: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}:{self.column}: {self.code} {self.message}"
+
+
+class TestOutcome(Frozen):
+    __test__ = False
+
+    name: str
+    source: str
+    passed: bool
+    error: str = Field("", description="the failing assert's message or the exception, bounded")
+
+
+ExecStatus = Literal["ok", "failed", "timeout", "memory", "output_limit", "error"]
+
+
+class ExecResult(Frozen):
+    """What a sandbox says about one execution."""
+
+    status: ExecStatus
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
+VerdictStage = Literal["extract", "parse", "lint", "tests", "ok"]
+
+
+class Verdict(Frozen):
+    """The outcome of checking one sample; `stage` is where it stopped ("ok" when it passed)."""
+
+    id: str
+    passed: bool
+    stage: VerdictStage
+    reason: str = Field(description="a short reason code: truncated, no_code, syntax, lint, ...")
+    detail: str = ""
+    lint: tuple[LintMessage, ...] = ()
+    tests: tuple[TestOutcome, ...] = ()
+    execution: ExecResult | None = None
+
+
+class Attempt(Frozen):
+    sample: Sample
+    verdict: Verdict
+
+
+class Trajectory(Frozen):
+    """One sample and its corrections, round by round."""
+
+    index: int
+    attempts: tuple[Attempt, ...]
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.attempts) and self.attempts[-1].verdict.passed
+
+    @property
+    def corrected(self) -> bool:
+        return self.verified and len(self.attempts) > 1
+
+
+# --- what is stored ---------------------------------------------------------------------
+
+RecordStatus = Literal["verified", "rejected"]
+
+
+class Record(Frozen):
+    """Everything one problem slot of a run produced, verified or not, with the evidence.
+
+    The id is derived from the run's seed and the slot, so a resumed run recognises the
+    slots already done and never writes one twice.
+    """
+
+    id: str
+    slot: int
+    status: RecordStatus
+    concept_ids: tuple[str, ...]
+    rejection: str | None = Field(None, description="why the whole problem was rejected")
+    rejection_detail: str = ""
+    problem: Problem | None = None
+    tests: TestSuite | None = None
+    trajectories: tuple[Trajectory, ...] = ()
+    model: str = ""
+    seed: int = 0
+
+
+def record_id(seed: int, slot: int) -> str:
+    return stable_id("record", seed, slot)

@@ -1,0 +1,44 @@
+"""The sandbox protocol: files + command + limits in, an `ExecResult` out.
+
+A backend runs one untrusted program per call in a fresh private working directory that
+holds `files`, with no network and the limits below, and classifies the outcome:
+
+- ok            exit code 0
+- failed        a non-zero exit code (a failed assert, an exception)
+- timeout       the wall-clock or CPU-time limit was reached
+- memory        the memory limit was reached
+- output_limit  stdout + stderr exceeded `max_output_bytes` (the program was stopped)
+- error         the sandbox itself could not run the program
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from pydantic import Field
+
+from synth.records import ExecResult, Frozen
+
+
+class Limits(Frozen):
+    timeout_s: float = Field(10.0, gt=0, description="wall-clock limit")
+    cpu_s: float | None = Field(None, gt=0, description="CPU-time limit; defaults to timeout_s")
+    memory_mb: int = Field(1024, ge=16, description="address-space limit of each process")
+    max_processes: int = Field(64, ge=1)
+    max_output_bytes: int = Field(1 << 20, ge=1024, description="stdout + stderr, bytes")
+    max_file_mb: int = Field(64, ge=1, description="largest file a program may write")
+
+
+class Sandbox(Protocol):
+    name: str
+
+    def run(
+        self,
+        files: Mapping[str, str],
+        command: Sequence[str],
+        limits: Limits = Limits(),
+        stdin: str = "",
+    ) -> ExecResult: ...
+
+    def close(self) -> None: ...
