@@ -51,6 +51,13 @@ class SkillCombo(Frozen):
 # --- problems and tests -----------------------------------------------------------------
 
 
+class Rejection(Frozen):
+    """Why a step refused its input: a short reason code and the evidence."""
+
+    reason: str
+    detail: str = ""
+
+
 class Problem(Frozen):
     """A self-contained programming problem written by the model for a skill combo."""
 
@@ -197,6 +204,7 @@ class Record(Frozen):
     slot: int
     status: RecordStatus
     concept_ids: tuple[str, ...]
+    rejected_at: Literal["problem", "tests", "solution"] | None = None
     rejection: str | None = Field(None, description="why the whole problem was rejected")
     rejection_detail: str = ""
     problem: Problem | None = None

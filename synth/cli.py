@@ -1,0 +1,236 @@
+"""The `synth` command. Each subcommand is a thin shell over a library function.
+
+Errors a user can fix (SynthError) are printed as one line naming the file, field or flag,
+and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from synth.errors import SynthError
+
+app = typer.Typer(
+    help="synth: verified synthetic training data for code. Generate problems, tests and solutions "
+    "with an LLM, check them by static analysis and sandboxed tests, self-correct, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+taxonomy_app = typer.Typer(help="Inspect skill taxonomies.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
+model_app = typer.Typer(help="Local models.", no_args_is_help=True)
+app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(model_app, name="model")
+
+err = Console(stderr=True)
+
+
+class EngineKind(str, Enum):
+    vllm = "vllm"
+    openai = "openai"
+    replay = "replay"
+
+
+class Language(str, Enum):
+    python = "python"
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+
+
+class Dialog(str, Enum):
+    final = "final"
+    trajectory = "trajectory"
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=None, ensure_ascii=False) + "\n")
+
+
+# --- taxonomy ---------------------------------------------------------------------------
+
+
+@taxonomy_app.command("stats")
+def taxonomy_stats(file: Annotated[Path, typer.Argument(help="A taxonomy YAML file.")]) -> None:
+    """Print the taxonomy's shape as JSON: leaves, topics, areas, max_depth."""
+    from synth.taxonomy import load_taxonomy
+
+    _print_json(load_taxonomy(file).stats())
+
+
+@taxonomy_app.command("sample")
+def taxonomy_sample(
+    file: Annotated[Path, typer.Argument(help="A taxonomy YAML file.")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many combinations.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    rare_boost: Annotated[float, typer.Option(min=0, max=1, help="0 follows the weights, 1 is uniform.")] = 0.0,
+) -> None:
+    """Print sampled concept combinations as JSON lines (the ones `generate` would use)."""
+    from synth.taxonomy import SamplerConfig, load_taxonomy, sample_combo
+
+    taxonomy = load_taxonomy(file)
+    config = SamplerConfig(seed=seed, rare_boost=rare_boost)
+    for slot in range(count):
+        _print_json({"slot": slot, "concepts": sample_combo(taxonomy, slot, config).concept_ids})
+
+
+# --- sandbox and verify -----------------------------------------------------------------
+
+
+@sandbox_app.command("exec")
+def sandbox_exec(
+    file: Annotated[Path, typer.Argument(help="The program to run.")],
+    language: Annotated[Language, typer.Option(help="The program's language.")] = Language.python,
+    timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
+    memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
+) -> None:
+    """Run FILE in the sandbox and print {"status", "exit_code", "stdout", "stderr", "duration_s"}."""
+    from synth.sandbox import get_sandbox, run_file
+    from synth.sandbox.base import Limits
+
+    if not file.is_file():
+        raise SynthError(str(file), "no such file")
+    sandbox = get_sandbox("bubblewrap")
+    result = run_file(sandbox, language.value, file, Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+    _print_json(result.model_dump())
+
+
+@app.command()
+def verify(
+    language: Annotated[Language, typer.Argument(help="The solution's language.")],
+    solution: Annotated[Path, typer.Option(help="The solution file.")],
+    tests: Annotated[Path, typer.Option(help="Assert-based tests; run after the solution, in one module.")],
+    timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
+    memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
+) -> None:
+    """Check a solution: parse, lint (ruff), then its tests in the sandbox. Prints one JSON verdict.
+
+    Exits 0 when every check passes, 1 when one fails.
+    """
+    from synth.code.standalone import verify_files
+    from synth.sandbox import get_sandbox
+    from synth.sandbox.base import Limits
+
+    verdict = verify_files(solution, tests, get_sandbox("bubblewrap"), Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+    _print_json(verdict.model_dump())
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+# --- generate and export ----------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Run directory: records, settings and summary go here.")] = Path(
+        "runs/default"
+    ),
+    taxonomy: Annotated[
+        Optional[Path], typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(help="Model path or id. 'tiny' builds a tiny random local model (it writes nonsense)."),
+    ] = "tiny",
+    engine: Annotated[EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")] = (
+        EngineKind.vllm
+    ),
+    base_url: Annotated[str, typer.Option(help="openai engine: the server's /v1 URL.")] = "http://127.0.0.1:8000/v1",
+    replay: Annotated[Optional[Path], typer.Option(help="replay engine: the recorded JSONL file.")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="Also record every completion to this JSONL file.")] = None,
+    problems: Annotated[int, typer.Option(min=1, help="Problem slots to generate.")] = 8,
+    samples: Annotated[int, typer.Option(min=1, help="Solutions sampled per problem.")] = 4,
+    max_rounds: Annotated[int, typer.Option(min=1, help="Attempts per sample, corrections included.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed for skills and sampling; the same seed makes the same run.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Problems per engine batch.")] = 16,
+    temperature: Annotated[float, typer.Option(min=0, help="Solution sampling temperature.")] = 0.8,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a solution.")] = 1024,
+    min_tests: Annotated[int, typer.Option(min=1, help="Tests a problem needs after the guards.")] = 3,
+    rare_boost: Annotated[float, typer.Option(min=0, max=1, help="Up-weight rare concepts: 0 = weights, 1 = uniform.")] = 0.0,
+    timeout_s: Annotated[float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")] = 10.0,
+    memory_mb: Annotated[int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")] = 1024,
+    verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
+    gpu_memory_utilization: Annotated[
+        Optional[float], typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU).")
+    ] = None,
+    max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+) -> None:
+    """Generate verified Python code data: problems -> tests -> solutions -> checks -> corrections.
+
+    Interrupted runs resume: run the same command again and the slots already stored are skipped.
+    """
+    from synth.run import GenerateOptions, run_generate
+
+    _configure_logging(verbose)
+    options = GenerateOptions(
+        out=out, taxonomy=taxonomy, model=model, engine=engine.value, base_url=base_url, replay=replay,
+        record=record, problems=problems, samples=samples, max_rounds=max_rounds, seed=seed,
+        batch_size=batch_size, temperature=temperature, max_tokens=max_tokens, min_tests=min_tests,
+        rare_boost=rare_boost, timeout_s=timeout_s, memory_mb=memory_mb, verify_workers=verify_workers,
+        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+    )
+    run_generate(options, err)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `synth generate`.")],
+    out: Annotated[Path, typer.Option(help="The file to write.")],
+    format: Annotated[ExportFormat, typer.Option(help="Output format.")] = ExportFormat.jsonl,
+    dialog: Annotated[
+        Dialog, typer.Option(help="final: problem + verified solution; trajectory: the whole correction dialog.")
+    ] = Dialog.final,
+) -> None:
+    """Export verified records as chat examples: {"messages": [...], "meta": {...}} per line."""
+    from synth.export import export_jsonl
+
+    counts = export_jsonl(run_dir, out, dialog.value)
+    err.print(f"wrote {counts['examples']} examples from {counts['verified_records']} verified records to {out}")
+    _print_json(counts)
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out: Annotated[Optional[Path], typer.Option(help="Where to build it. [default: the synth cache]")] = None,
+) -> None:
+    """Build the tiny random Llama checkpoint used by tests and the quick start (no model hub)."""
+    from synth.models.tiny import build_tiny_model, ensure_tiny_model
+
+    path = build_tiny_model(out) if out else ensure_tiny_model()
+    _print_json({"model": str(path)})
+
+
+def _configure_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except SynthError as exc:
+        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Verify a solution file against a test file, outside any run (`synth verify python`).
+
+The tests are split the same way as generated tests (asserts and `def test_*` functions
+are cases, the rest is setup). A test file with no such cases, such as HumanEval's
+`def check(candidate)` followed by `check(f)`, runs whole as a single case.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synth.code.execute import run_tests
+from synth.code.static import check_batch
+from synth.code.tests import split_tests
+from synth.code.verify import verdict_before_tests, verdict_from_run
+from synth.errors import SynthError
+from synth.records import Sample, TestCase, TestSuite, stable_id
+from synth.sandbox.base import Limits, Sandbox
+
+
+def _read(path: Path, flag: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SynthError(f"{flag} {path}", "no such file") from None
+    except UnicodeDecodeError:
+        raise SynthError(f"{flag} {path}", "not UTF-8 text") from None
+
+
+def verify_files(solution: Path, tests: Path, sandbox: Sandbox, limits: Limits):
+    code = _read(solution, "--solution")
+    test_code = _read(tests, "--tests")
+    sample = Sample(id=stable_id("file", code), problem_id="file", trajectory=0, round=1, text=code, code=code)
+    report = check_batch([code])[0]
+    early = verdict_before_tests(sample, report)
+    if early is not None:
+        return early
+    split = split_tests(test_code, entry_point=None)
+    if split is None:
+        raise SynthError(f"--tests {tests}", "does not parse as Python")
+    setup, cases, _ = split
+    if not cases:
+        setup, cases = "", [TestCase(name="t1", source=test_code)]
+    suite = TestSuite(problem_id="file", setup=setup, cases=tuple(cases))
+    return verdict_from_run(sample, suite, run_tests(sandbox, code, suite, limits), report)

@@ -1,0 +1,386 @@
+"""The generate -> verify -> correct loop over batches of problem slots.
+
+Each batch is a generator that walks one batch of slots through every step: problems,
+tests, the stub check, solutions, verification, the agreement rule, and correction
+rounds. It yields `Generate` (chat requests for the engine) and `Check` (verification
+work) steps and is resumed with their results. The scheduler in `Pipeline.run` keeps two
+batches in flight: while the engine generates for batch i+1 in this thread, batch i's
+checks run in a worker thread (sandbox runs and ruff are subprocesses, so they use the
+other cores). The engine is only ever called from this one thread.
+
+Resume: a slot whose record id is already in the store is skipped, and the problems of
+stored records seed the near-duplicate index, so a resumed run behaves as if it had never
+stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from synth.code.execute import TestRun
+from synth.code.feedback import feedback_text
+from synth.code.problems import NearDuplicateIndex, parse_problem, problem_id, problem_request
+from synth.code.solutions import repair_request, solution_request, to_sample
+from synth.code.static import LintConfig
+from synth.code.tests import apply_agreement_rule, drop_vacuous, parse_tests, tests_request
+from synth.code.verify import verdict_from_run, verify_samples
+from synth.engines.base import ChatRequest, Completion, Engine
+from synth.records import (
+    Attempt,
+    Problem,
+    Record,
+    Rejection,
+    Sample,
+    TestSuite,
+    Trajectory,
+    Verdict,
+    record_id,
+    stable_id,
+)
+from synth.sandbox.base import Limits, Sandbox
+from synth.store import RunStore
+from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one run; everything that changes the data is here (and in run.json)."""
+
+    problems: int = 8
+    samples: int = 4
+    max_rounds: int = 3
+    seed: int = 0
+    batch_size: int = 16
+    temperature: float = 0.8
+    max_tokens: int = 1024
+    min_tests: int = 3
+    near_duplicate_threshold: float = 0.7
+    rare_boost: float = 0.0
+    limits: Limits = field(default_factory=Limits)
+    lint: LintConfig = field(default_factory=LintConfig)
+    verify_workers: int = 2
+    batches_in_flight: int = 2
+
+    def settings(self) -> dict[str, Any]:
+        """What a resumed run must agree with (the knobs that change which data is made)."""
+        return {
+            "problems": self.problems,
+            "samples": self.samples,
+            "max_rounds": self.max_rounds,
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "min_tests": self.min_tests,
+            "rare_boost": self.rare_boost,
+        }
+
+
+@dataclass
+class Stats:
+    """Live counts of a run, for the progress display and summary.json."""
+
+    slots: int = 0
+    slots_done: int = 0
+    slots_skipped: int = 0
+    problems_accepted: int = 0
+    samples: int = 0
+    trajectories_verified: int = 0
+    trajectories_corrected: int = 0
+    records_verified: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    engine_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.elapsed if self.elapsed > 0 else 0.0
+
+    def count_record(self, record: Record) -> None:
+        self.slots_done += 1
+        if record.rejected_at != "problem":
+            self.problems_accepted += 1
+        if record.rejected_at in ("problem", "tests"):
+            self.rejected[f"{record.rejected_at}/{record.rejection}"] += 1
+        for trajectory in record.trajectories:
+            if trajectory.verified:
+                self.trajectories_verified += 1
+                self.trajectories_corrected += trajectory.corrected
+            elif trajectory.attempts and record.rejected_at in (None, "solution"):
+                self.rejected[f"solution/{trajectory.attempts[-1].verdict.reason}"] += 1
+        self.records_verified += record.status == "verified"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "slots": self.slots,
+            "slots_done": self.slots_done,
+            "slots_skipped_already_stored": self.slots_skipped,
+            "problems_accepted": self.problems_accepted,
+            "samples": self.samples,
+            "verified": self.trajectories_verified,
+            "corrected": self.trajectories_corrected,
+            "problems_with_verified_solution": self.records_verified,
+            "rejected": dict(sorted(self.rejected.items())),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "engine_seconds": round(self.engine_seconds, 3),
+            "elapsed_seconds": round(self.elapsed, 3),
+            "completion_tokens_per_second": round(self.tokens_per_second(), 1),
+        }
+
+
+@dataclass(frozen=True)
+class Generate:
+    requests: list[ChatRequest]
+
+
+@dataclass(frozen=True)
+class Check:
+    work: Callable[[], Any]
+
+
+BatchSteps = Generator["Generate | Check", Any, list[Record]]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        engine: Engine,
+        sandbox: Sandbox,
+        store: RunStore,
+        config: RunConfig,
+        on_update: Callable[[Stats], None] | None = None,
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.engine = engine
+        self.sandbox = sandbox
+        self.store = store
+        self.config = config
+        self.on_update = on_update or (lambda stats: None)
+        self.sampler = SamplerConfig(seed=config.seed, rare_boost=config.rare_boost)
+        self.near_copies = NearDuplicateIndex(threshold=config.near_duplicate_threshold)
+        self.stats = Stats(slots=config.problems)
+
+    # --- scheduling ------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        done = self.store.ids()
+        for record in self.store.records():
+            if record.problem is not None and record.rejection != "duplicate":
+                self.near_copies.add(record.problem.id, record.problem.statement)
+        pending = [s for s in range(self.config.problems) if record_id(self.config.seed, s) not in done]
+        self.stats.slots_skipped = self.config.problems - len(pending)
+        self.stats.slots_done = self.stats.slots_skipped
+        batches = iter([pending[i : i + self.config.batch_size] for i in range(0, len(pending), self.config.batch_size)])
+        self.on_update(self.stats)
+        with ThreadPoolExecutor(max_workers=self.config.batches_in_flight, thread_name_prefix="check") as checks:
+            self._schedule(batches, checks)
+        return self.stats
+
+    def _schedule(self, batches: Iterator[list[int]], checks: ThreadPoolExecutor) -> None:
+        waiting_engine: list[tuple[BatchSteps, Generate]] = []
+        waiting_checks: dict[Future, BatchSteps] = {}
+
+        def advance(batch: BatchSteps, value: Any) -> None:
+            try:
+                step = batch.send(value)
+            except StopIteration as stop:
+                self._finish(stop.value)
+                return
+            if isinstance(step, Generate):
+                waiting_engine.append((batch, step))
+            else:
+                waiting_checks[checks.submit(step.work)] = batch
+
+        def start_batches() -> None:
+            while len(waiting_engine) + len(waiting_checks) < self.config.batches_in_flight:
+                slots = next(batches, None)
+                if slots is None:
+                    return
+                advance(self._batch(slots), None)
+
+        start_batches()
+        while waiting_engine or waiting_checks:
+            finished = [f for f in waiting_checks if f.done()]
+            for future in finished:
+                advance(waiting_checks.pop(future), future.result())
+            if waiting_engine:
+                batch, step = waiting_engine.pop(0)
+                advance(batch, self._generate(step.requests))
+            elif waiting_checks and not finished:
+                wait(list(waiting_checks), return_when=FIRST_COMPLETED)
+            start_batches()
+
+    def _generate(self, requests: list[ChatRequest]) -> list[list[Completion]]:
+        if not requests:
+            return []
+        started = time.monotonic()
+        results = self.engine.chat(requests)
+        self.stats.engine_seconds += time.monotonic() - started
+        for completions in results:
+            for completion in completions:
+                self.stats.prompt_tokens += completion.prompt_tokens
+                self.stats.completion_tokens += completion.completion_tokens
+        self.on_update(self.stats)
+        return results
+
+    def _finish(self, records: list[Record]) -> None:
+        self.store.write(records)
+        for record in records:
+            self.stats.count_record(record)
+        self.on_update(self.stats)
+
+    def _seed(self, *parts: object) -> int:
+        return int(stable_id("seed", self.config.seed, *parts, length=8), 16)
+
+    # --- one batch through every step ------------------------------------------------
+
+    def _batch(self, slots: list[int]) -> BatchSteps:
+        config = self.config
+        combos = {slot: sample_combo(self.taxonomy, slot, self.sampler) for slot in slots}
+        records: dict[int, Record] = {}
+
+        def reject(slot: int, stage: str, why: Rejection, **evidence: Any) -> None:
+            records[slot] = Record(
+                id=record_id(config.seed, slot), slot=slot, status="rejected", rejected_at=stage,
+                concept_ids=tuple(combos[slot].concept_ids), rejection=why.reason,
+                rejection_detail=why.detail, model=self.engine.name, seed=config.seed, **evidence,
+            )
+
+        # Step 1: problems.
+        answers = yield Generate([problem_request(combos[s], seed=self._seed(s, "problem")) for s in slots])
+        problems: dict[int, Problem] = {}
+        for slot, completions in zip(slots, answers, strict=True):
+            parsed = parse_problem(completions[0], combos[slot], problem_id(config.seed, slot))
+            if isinstance(parsed, Rejection):
+                reject(slot, "problem", parsed)
+                continue
+            near = self.near_copies.near_copy_of(parsed.statement)
+            if near is not None:
+                reject(slot, "problem", Rejection(reason="duplicate", detail=f"near copy of problem {near}"), problem=parsed)
+                continue
+            self.near_copies.add(parsed.id, parsed.statement)
+            problems[slot] = parsed
+
+        # Step 2: tests, and the guards against bad tests.
+        order = list(problems)
+        answers = yield Generate([tests_request(problems[s], seed=self._seed(s, "tests")) for s in order])
+        parsed_suites: dict[int, TestSuite] = {}
+        for slot, completions in zip(order, answers, strict=True):
+            suite = parse_tests(completions[0], problems[slot])
+            if isinstance(suite, Rejection):
+                reject(slot, "tests", suite, problem=problems[slot])
+            else:
+                parsed_suites[slot] = suite
+        checked = yield Check(lambda: {
+            slot: drop_vacuous(suite, problems[slot], self.sandbox, config.limits, config.min_tests)
+            for slot, suite in parsed_suites.items()
+        })
+        suites: dict[int, TestSuite] = {}
+        for slot, suite in checked.items():
+            if isinstance(suite, Rejection):
+                reject(slot, "tests", suite, problem=problems[slot], tests=parsed_suites[slot])
+            else:
+                suites[slot] = suite
+
+        # Step 3: solutions, n per problem, and their checks.
+        order = list(suites)
+        answers = yield Generate([
+            solution_request(problems[s], n=config.samples, temperature=config.temperature,
+                             max_tokens=config.max_tokens, seed=self._seed(s, "solution"))
+            for s in order
+        ])
+        histories: dict[tuple[int, int], list[Attempt]] = {}
+        first_round: list[tuple[int, Sample]] = []
+        for slot, completions in zip(order, answers, strict=True):
+            for index, completion in enumerate(completions):
+                first_round.append((slot, to_sample(completion, problems[slot], trajectory=index, round=1)))
+        self.stats.samples += len(first_round)
+        results = yield Check(lambda: self._verify([s for _, s in first_round], suites))
+
+        # The agreement rule over the first round, then the first-round verdicts re-judged.
+        runs_by_slot: dict[int, list[TestRun]] = {}
+        for (slot, _), (_, run) in zip(first_round, results, strict=True):
+            if run is not None:
+                runs_by_slot.setdefault(slot, []).append(run)
+        unconfirmed: dict[int, Rejection] = {}
+        for slot in order:
+            outcome = apply_agreement_rule(suites[slot], runs_by_slot.get(slot, []), config.min_tests)
+            if isinstance(outcome, Rejection):
+                unconfirmed[slot] = outcome
+            else:
+                suites[slot] = outcome
+        for (slot, sample), (verdict, run) in zip(first_round, results, strict=True):
+            if run is not None and slot not in unconfirmed:
+                verdict = verdict_from_run(sample, suites[slot], run, None).model_copy(update={"lint": verdict.lint})
+            histories[(slot, sample.trajectory)] = [Attempt(sample=sample, verdict=verdict)]
+        for slot, why in unconfirmed.items():
+            reject(slot, "tests", why, problem=problems[slot], tests=suites[slot],
+                   trajectories=self._trajectories(slot, histories))
+            for t in range(config.samples):
+                histories.pop((slot, t), None)
+
+        # Step 6: self-correction rounds for the trajectories that failed.
+        for round_number in range(2, config.max_rounds + 1):
+            failing = [key for key, attempts in histories.items() if not attempts[-1].verdict.passed]
+            if not failing:
+                break
+            answers = yield Generate([
+                repair_request(
+                    problems[slot],
+                    [a.sample for a in histories[(slot, t)]],
+                    [feedback_text(a.verdict) for a in histories[(slot, t)]],
+                    temperature=config.temperature, max_tokens=config.max_tokens,
+                    seed=self._seed(slot, "repair", t, round_number),
+                )
+                for slot, t in failing
+            ])
+            repaired = [
+                to_sample(completions[0], problems[slot], trajectory=t, round=round_number)
+                for (slot, t), completions in zip(failing, answers, strict=True)
+            ]
+            self.stats.samples += len(repaired)
+            results = yield Check(lambda repaired=repaired: self._verify(repaired, suites))
+            for key, sample, (verdict, _) in zip(failing, repaired, results, strict=True):
+                histories[key].append(Attempt(sample=sample, verdict=verdict))
+
+        for slot in order:
+            if slot in records:
+                continue
+            trajectories = self._trajectories(slot, histories)
+            verified = any(t.verified for t in trajectories)
+            records[slot] = Record(
+                id=record_id(config.seed, slot), slot=slot, status="verified" if verified else "rejected",
+                concept_ids=tuple(combos[slot].concept_ids),
+                rejected_at=None if verified else "solution",
+                rejection=None if verified else "no_verified_solution",
+                problem=problems[slot], tests=suites[slot], trajectories=trajectories,
+                model=self.engine.name, seed=config.seed,
+            )
+        return [records[slot] for slot in slots]
+
+    def _trajectories(self, slot: int, histories: dict[tuple[int, int], list[Attempt]]) -> tuple[Trajectory, ...]:
+        return tuple(
+            Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
+            for t in range(self.config.samples)
+            if (slot, t) in histories
+        )
+
+    def _verify(self, samples: list[Sample], suites: dict[int, TestSuite]) -> list[tuple[Verdict, TestRun | None]]:
+        by_problem = {suite.problem_id: suite for suite in suites.values()}
+        return verify_samples(
+            samples, by_problem, self.sandbox, self.config.limits, self.config.lint, self.config.verify_workers
+        )

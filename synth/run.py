@@ -1,0 +1,166 @@
+"""`synth generate` put together: options -> engine, sandbox, store -> pipeline -> summary.
+
+Everything that can be checked before the engine loads is checked first (taxonomy, run
+directory settings, replay file, server reachability), so a mistake costs seconds, not a
+model load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from synth.engines.base import Engine
+from synth.errors import SynthError
+from synth.pipeline import Pipeline, RunConfig, Stats
+from synth.sandbox import get_sandbox
+from synth.sandbox.base import Limits
+from synth.store import RunStore
+from synth.taxonomy import default_taxonomy_path, load_taxonomy
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    out: Path
+    taxonomy: Path | None = None
+    model: str = "tiny"
+    engine: str = "vllm"
+    base_url: str = "http://127.0.0.1:8000/v1"
+    replay: Path | None = None
+    record: Path | None = None
+    problems: int = 8
+    samples: int = 4
+    max_rounds: int = 3
+    seed: int = 0
+    batch_size: int = 16
+    temperature: float = 0.8
+    max_tokens: int = 1024
+    min_tests: int = 3
+    rare_boost: float = 0.0
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+    verify_workers: int = 2
+    gpu_memory_utilization: float | None = None
+    max_model_len: int = 4096
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(
+            problems=self.problems, samples=self.samples, max_rounds=self.max_rounds, seed=self.seed,
+            batch_size=self.batch_size, temperature=self.temperature, max_tokens=self.max_tokens,
+            min_tests=self.min_tests, rare_boost=self.rare_boost,
+            limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
+            verify_workers=self.verify_workers,
+        )
+
+
+def open_engine(options: GenerateOptions) -> Engine:
+    """Build the engine the options name (the vLLM one loads its model here)."""
+    if options.engine == "replay":
+        from synth.engines.replay import ReplayEngine
+
+        if options.replay is None:
+            raise SynthError("--replay", "the replay engine needs the recorded file", "pass --replay FILE")
+        engine: Engine = ReplayEngine(options.replay)
+    elif options.engine == "openai":
+        from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
+
+        engine = OpenAIEngine(OpenAIConfig(base_url=options.base_url, model=options.model))
+        engine.check()
+    elif options.engine == "vllm":
+        from synth.engines.vllm_local import VLLMConfig, VLLMEngine
+
+        model = options.model
+        if model == "tiny":
+            from synth.models.tiny import ensure_tiny_model
+
+            model = str(ensure_tiny_model())
+        engine = VLLMEngine(
+            VLLMConfig(
+                model=model, seed=options.seed, max_model_len=options.max_model_len,
+                gpu_memory_utilization=options.gpu_memory_utilization,
+            )
+        )
+    else:
+        raise SynthError("--engine", f"unknown engine {options.engine!r}", "choose vllm, openai or replay")
+    if options.record is not None:
+        from synth.engines.replay import RecordingEngine
+
+        engine = RecordingEngine(engine, options.record)
+    return engine
+
+
+def check_settings(store: RunStore, settings: dict) -> None:
+    """A resumed run must be the same run: everything but the slot count must match."""
+    stored = store.read_settings()
+    if stored is None:
+        return
+    different = {
+        key: (stored.get(key), value)
+        for key, value in settings.items()
+        if key != "problems" and stored.get(key) != value
+    }
+    if different:
+        listed = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in sorted(different.items()))
+        raise SynthError(
+            f"--out {store.root}",
+            f"holds a run with other settings ({listed})",
+            "use a new --out directory, or the stored settings to resume",
+        )
+
+
+def run_generate(options: GenerateOptions, console: Console) -> Stats:
+    taxonomy_path = options.taxonomy or default_taxonomy_path()
+    taxonomy = load_taxonomy(taxonomy_path)
+    config = options.run_config()
+    store = RunStore(options.out)
+    settings = {**config.settings(), "taxonomy": str(taxonomy_path), "model": options.model, "engine": options.engine}
+    check_settings(store, settings)
+    sandbox = get_sandbox("bubblewrap")
+    engine = open_engine(options)
+    store.write_settings(settings)
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("problems", total=config.problems, counts="")
+
+            def show(stats: Stats) -> None:
+                rejected = sum(stats.rejected.values())
+                progress.update(
+                    task, completed=stats.slots_done,
+                    counts=f"samples {stats.samples}  verified {stats.trajectories_verified}  "
+                    f"corrected {stats.trajectories_corrected}  rejected {rejected}  "
+                    f"{stats.tokens_per_second():.0f} tok/s",
+                )
+
+            stats = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show).run()
+    finally:
+        engine.close()
+        sandbox.close()
+    summary = {**stats.summary(), "settings": settings}
+    store.write_summary(summary)
+    console.print(summary_table(stats, options.out))
+    return stats
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console,
+    )
+
+
+def summary_table(stats: Stats, out: Path) -> Table:
+    summary = stats.summary()
+    table = Table(title=f"synth generate: {out}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("slots", "slots_skipped_already_stored", "problems_accepted", "samples", "verified", "corrected",
+                "problems_with_verified_solution", "completion_tokens", "completion_tokens_per_second"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, count in summary["rejected"].items():
+        table.add_row(f"rejected: {reason}", str(count))
+    table.caption = f"summary saved to {out / 'summary.json'}"
+    return table
