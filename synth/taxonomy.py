@@ -215,9 +215,9 @@ def sample_combo(taxonomy: Taxonomy, slot: int, config: SamplerConfig) -> SkillC
 
 
 def default_taxonomy_path() -> Path:
-    """taxonomies/code/python.yaml from a source checkout or an installed package."""
+    """taxonomies/code/python.yaml from a source checkout, an installed package or the cwd."""
     package_dir = Path(__file__).resolve().parent
-    for root in (package_dir, package_dir.parent):
+    for root in (package_dir, package_dir.parent, Path.cwd()):
         candidate = root / "taxonomies" / "code" / "python.yaml"
         if candidate.exists():
             return candidate
