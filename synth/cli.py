@@ -228,7 +228,7 @@ def main() -> None:
     try:
         app()
     except SynthError as exc:
-        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
 
 

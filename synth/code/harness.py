@@ -33,12 +33,12 @@ def _describe(exc, source_name):
     """The failure as a person would read it: assert message, or the traceback tail."""
     if isinstance(exc, TestTimeout):
         return "timed out"
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the harness's own frames: keep the frames of the solution and the test.
-    kept = [lines[0]] + [
-        line for line in lines[1:-1] if 'File "harness.py"' not in line
-    ] + [lines[-1]]
-    text = "".join(kept).strip()
+    # Keep the frames of the solution and the test, not the harness's own.
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("harness.py")]
+    text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
+    if frames:
+        text = "Traceback (most recent call last):\n" + text
+    text = text.strip()
     if isinstance(exc, AssertionError) and not str(exc):
         text = "AssertionError (" + source_name + ")\n" + text
     return text[-MAX_ERROR_CHARS:]
@@ -82,6 +82,11 @@ def main():
         except BaseException as exc:  # noqa: BLE001
             results.append({"name": case["name"], "passed": False, "error": _describe(exc, case["name"])})
 
+    for stream in (sys.stdout, sys.stderr):  # what the solution printed is evidence
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the solution may have closed or replaced it
+            pass
     report.write(nonce + json.dumps({"results": results, "load_error": error_before_tests}) + "\n")
     report.flush()
     os._exit(0)  # skip atexit handlers and threads the solution may have left

@@ -1,0 +1,253 @@
+"""The bubblewrap sandbox: one short-lived, isolated process tree per run.
+
+Each run gets:
+- a fresh host temporary directory holding its files, mounted read-write at /work (the
+  working directory), and a private tmpfs at /tmp;
+- new user, PID, network, IPC, UTS and cgroup namespaces (`--unshare-all`): no network
+  at all, no view of host processes; `--die-with-parent` and `--new-session`;
+- a read-only /usr (with the /bin, /lib symlinks) and nothing else of the host: no /etc,
+  no /home, no host environment (`--clearenv`), all capabilities dropped;
+- an unprivileged uid (nobody) when synth runs as root, so the process limit holds;
+- rlimits set by `prlimit` before bwrap starts: CPU seconds, address space, processes,
+  file size, no core dumps; a wall-clock limit enforced here, and an output cap (the run
+  is killed as soon as stdout + stderr exceed it).
+
+When the program's main process ends, bwrap ends and the kernel kills everything left in
+the PID namespace, so nothing it started outlives the run.
+
+Not guaranteed: this is not a defence against kernel exploits, the memory limit is per
+process address space (not the total of a process tree), and the process limit counts all
+processes of the sandbox uid, so concurrent runs share it. The Docker backend gives
+stronger isolation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+from synth.errors import SynthError
+from synth.records import ExecResult
+from synth.sandbox.base import Limits
+
+WORKDIR = "/work"
+MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
+READ_CHUNK = 65536
+
+
+class BubblewrapSandbox:
+    name = "bubblewrap"
+
+    def __init__(self, bwrap: str | None = None, prlimit: str | None = None) -> None:
+        self.bwrap = bwrap or shutil.which("bwrap")
+        self.prlimit = prlimit or shutil.which("prlimit")
+        if not self.bwrap:
+            raise SynthError("sandbox", "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap")
+        if not self.prlimit:
+            raise SynthError("sandbox", "prlimit is not installed", "apt-get install util-linux")
+        self.uid, self.gid = _sandbox_user()
+
+    def run(
+        self,
+        files: Mapping[str, str],
+        command: Sequence[str],
+        limits: Limits = Limits(),
+        stdin: str = "",
+    ) -> ExecResult:
+        for name in files:
+            _check_relative(name)
+        host_dir = Path(tempfile.mkdtemp(prefix="synth-sbx-"))
+        try:
+            self._populate(host_dir, files)
+            return self._execute(host_dir, command, limits, stdin)
+        finally:
+            shutil.rmtree(host_dir, ignore_errors=True)
+
+    def close(self) -> None:
+        pass
+
+    # --- internals -------------------------------------------------------------------
+
+    def _populate(self, host_dir: Path, files: Mapping[str, str]) -> None:
+        for name, content in files.items():
+            path = host_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        if self.uid is not None:
+            for path in [host_dir, *host_dir.rglob("*")]:
+                os.chown(path, self.uid, self.gid)
+
+    def _argv(self, host_dir: Path, command: Sequence[str], limits: Limits) -> list[str]:
+        cpu = math.ceil(limits.cpu_s or limits.timeout_s)
+        memory = limits.memory_mb * 1024 * 1024
+        return [
+            self.prlimit,
+            f"--cpu={cpu}:{cpu + 1}",  # soft: SIGXCPU, hard: SIGKILL one second later
+            f"--as={memory}",
+            f"--nproc={limits.max_processes}",
+            f"--fsize={limits.max_file_mb * 1024 * 1024}",
+            "--core=0",
+            self.bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/sbin", "/sbin",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--tmpfs", "/tmp",
+            "--bind", str(host_dir), WORKDIR,
+            "--remount-ro", "/",  # the sandbox's own root: nothing but the mounts above is writable
+            "--chdir", WORKDIR,
+            "--clearenv",
+            "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+            "--setenv", "HOME", WORKDIR,
+            "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            "--setenv", "PYTHONHASHSEED", "0",
+            "--",
+            *command,
+        ]
+
+    def _execute(self, host_dir: Path, command: Sequence[str], limits: Limits, stdin: str) -> ExecResult:
+        started = time.monotonic()
+        user = {} if self.uid is None else {"user": self.uid, "group": self.gid, "extra_groups": []}
+        try:
+            process = subprocess.Popen(
+                self._argv(host_dir, command, limits),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+                **user,
+            )
+        except OSError as exc:
+            return ExecResult(status="error", exit_code=None, stdout="", stderr=f"cannot start bwrap: {exc}",
+                              duration_s=time.monotonic() - started)
+        capture = _Capture(process, limits.max_output_bytes)
+        capture.start(stdin)
+        timed_out = False
+        try:
+            process.wait(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        if timed_out or capture.overflow.is_set():
+            _kill(process)
+        process.wait()
+        capture.join()
+        duration = time.monotonic() - started
+        stdout, stderr = capture.text()
+        status = _classify(process.returncode, stderr, timed_out, capture.overflow.is_set())
+        exit_code = process.returncode if process.returncode is not None else None
+        if exit_code is not None and exit_code < 0:  # killed by us: report as the shell would
+            exit_code = 128 - exit_code
+        return ExecResult(status=status, exit_code=exit_code, stdout=stdout, stderr=stderr, duration_s=duration)
+
+
+class _Capture:
+    """Read stdout and stderr concurrently, keeping at most `cap` bytes in all."""
+
+    def __init__(self, process: subprocess.Popen, cap: int) -> None:
+        self.process = process
+        self.cap = cap
+        self.lock = threading.Lock()
+        self.total = 0
+        self.buffers: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self.overflow = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, stdin: str) -> None:
+        for name in ("stdout", "stderr"):
+            thread = threading.Thread(target=self._read, args=(name,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        feeder = threading.Thread(target=self._feed, args=(stdin.encode(),), daemon=True)
+        feeder.start()
+        self.threads.append(feeder)
+
+    def _feed(self, data: bytes) -> None:
+        assert self.process.stdin is not None
+        try:
+            if data:
+                self.process.stdin.write(data)
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _read(self, name: str) -> None:
+        stream = getattr(self.process, name)
+        while True:
+            chunk = stream.read1(READ_CHUNK)
+            if not chunk:
+                break
+            with self.lock:
+                room = self.cap - self.total
+                self.buffers[name] += chunk[: max(room, 0)]
+                self.total += len(chunk)
+                if self.total > self.cap and not self.overflow.is_set():
+                    self.overflow.set()
+                    _kill(self.process)
+        stream.close()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def text(self) -> tuple[str, str]:
+        return tuple(bytes(self.buffers[n]).decode("utf-8", errors="replace") for n in ("stdout", "stderr"))
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _classify(returncode: int | None, stderr: str, timed_out: bool, overflow: bool) -> str:
+    """Map how the run ended to a status; see the module docstring for the limits behind each."""
+    if overflow:
+        return "output_limit"
+    if timed_out or returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        return "timeout"
+    if returncode == 0:
+        return "ok"
+    if stderr.startswith("bwrap:"):
+        return "error"
+    tail = stderr[-2000:]
+    if any(marker in tail for marker in MEMORY_MARKERS):
+        return "memory"
+    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL) and not stderr.strip():
+        return "timeout"  # the hard CPU limit kills without a word
+    return "failed"
+
+
+def _check_relative(name: str) -> None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"sandbox file names must be relative paths inside the work dir: {name!r}")
+
+
+def _sandbox_user() -> tuple[int | None, int | None]:
+    """nobody's uid/gid when running as root (RLIMIT_NPROC does not bind root), else None."""
+    if os.geteuid() != 0:
+        return None, None
+    try:
+        entry = pwd.getpwnam("nobody")
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65534, 65534
