@@ -19,3 +19,25 @@ def sandbox():
     backend = get_sandbox("bubblewrap")
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The tiny random Llama, built once per session (or reused from SYNTH_TEST_CACHE)."""
+    from pathlib import Path
+
+    from synth.models.tiny import build_tiny_model
+
+    cache = os.environ.get("SYNTH_TEST_CACHE")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("models")
+    return build_tiny_model(root / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model):
+    """One real vLLM engine on the tiny model for the whole session."""
+    from synth.engines.vllm_local import VLLMConfig, VLLMEngine
+
+    engine = VLLMEngine(VLLMConfig(model=str(tiny_model), max_model_len=2048))
+    yield engine
+    engine.close()
