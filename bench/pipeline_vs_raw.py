@@ -28,10 +28,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from synth.engines.base import ChatRequest, Completion
 from synth.engines.vllm_local import VLLMConfig, VLLMEngine
 from synth.models.tiny import ensure_tiny_model
-
-from synth.engines.base import ChatRequest, Completion
 from synth.pipeline import Pipeline, RunConfig
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Limits
@@ -54,9 +53,13 @@ def canned_text(request: ChatRequest, index: int) -> str:
         )
     entry = name.group(1) if name else "solve"
     if request.tag == "tests":
-        return "```python\n" + "\n".join(
-            f"assert {entry}({x}, 0, 10) == {min(max(x, 0), 10)}" for x in (-5, 0, 3, 10, 15)
-        ) + "\n```"
+        return (
+            "```python\n"
+            + "\n".join(
+                f"assert {entry}({x}, 0, 10) == {min(max(x, 0), 10)}" for x in (-5, 0, 3, 10, 15)
+            )
+            + "\n```"
+        )
     if request.tag == "solution" and index % 2 == 1:
         return f"```python\ndef {entry}(x, lo, hi):\n    return max(lo, x)\n```"
     return f"```python\ndef {entry}(x, lo, hi):\n    # clamp\n    return min(max(lo, x), hi)\n```"
@@ -87,8 +90,16 @@ class CannedText:
 
 def run_pipeline(engine: CannedText, problems: int, samples: int, seed: int) -> tuple[float, int]:
     taxonomy = load_taxonomy(default_taxonomy_path())
-    config = RunConfig(problems=problems, samples=samples, max_rounds=2, seed=seed, batch_size=16,
-                       max_tokens=256, min_tests=3, limits=Limits(timeout_s=10))
+    config = RunConfig(
+        problems=problems,
+        samples=samples,
+        max_rounds=2,
+        seed=seed,
+        batch_size=16,
+        max_tokens=256,
+        min_tests=3,
+        limits=Limits(timeout_s=10),
+    )
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         stats = Pipeline(taxonomy, engine, get_sandbox("bubblewrap"), RunStore(tmp), config).run()
@@ -125,20 +136,30 @@ def main() -> None:
         canned.batches.clear()
         pipe_s, pipe_tokens = run_pipeline(canned, args.problems, args.samples, seed=repeat)
         raw_s, raw_tokens = run_raw(engine, canned.batches)
-        rows.append({
-            "repeat": repeat, "pipeline_s": round(pipe_s, 2), "pipeline_tokens": pipe_tokens,
-            "pipeline_tok_s": round(pipe_tokens / pipe_s, 1), "raw_s": round(raw_s, 2),
-            "raw_tokens": raw_tokens, "raw_tok_s": round(raw_tokens / raw_s, 1),
-            "engine_calls": len(canned.batches),
-        })
+        rows.append(
+            {
+                "repeat": repeat,
+                "pipeline_s": round(pipe_s, 2),
+                "pipeline_tokens": pipe_tokens,
+                "pipeline_tok_s": round(pipe_tokens / pipe_s, 1),
+                "raw_s": round(raw_s, 2),
+                "raw_tokens": raw_tokens,
+                "raw_tok_s": round(raw_tokens / raw_s, 1),
+                "engine_calls": len(canned.batches),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     ratios = [r["pipeline_tok_s"] / r["raw_tok_s"] for r in rows]
-    print(json.dumps({
-        "median_pipeline_tok_s": statistics.median(r["pipeline_tok_s"] for r in rows),
-        "median_raw_tok_s": statistics.median(r["raw_tok_s"] for r in rows),
-        "median_ratio": round(statistics.median(ratios), 3),
-        "ratios": [round(x, 3) for x in ratios],
-    }))
+    print(
+        json.dumps(
+            {
+                "median_pipeline_tok_s": statistics.median(r["pipeline_tok_s"] for r in rows),
+                "median_raw_tok_s": statistics.median(r["raw_tok_s"] for r in rows),
+                "median_ratio": round(statistics.median(ratios), 3),
+                "ratios": [round(x, 3) for x in ratios],
+            }
+        )
+    )
     engine.close()
 
 

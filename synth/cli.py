@@ -11,7 +11,7 @@ import logging
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -74,7 +74,9 @@ def taxonomy_sample(
     file: Annotated[Path, typer.Argument(help="A taxonomy YAML file.")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many combinations.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    rare_boost: Annotated[float, typer.Option(min=0, max=1, help="0 follows the weights, 1 is uniform.")] = 0.0,
+    rare_boost: Annotated[
+        float, typer.Option(min=0, max=1, help="0 follows the weights, 1 is uniform.")
+    ] = 0.0,
 ) -> None:
     """Print sampled concept combinations as JSON lines (the ones `generate` would use)."""
     from synth.taxonomy import SamplerConfig, load_taxonomy, sample_combo
@@ -102,7 +104,9 @@ def sandbox_exec(
     if not file.is_file():
         raise SynthError(str(file), "no such file")
     sandbox = get_sandbox("bubblewrap")
-    result = run_file(sandbox, language.value, file, Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+    result = run_file(
+        sandbox, language.value, file, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+    )
     _print_json(result.model_dump())
 
 
@@ -110,7 +114,9 @@ def sandbox_exec(
 def verify(
     language: Annotated[Language, typer.Argument(help="The solution's language.")],
     solution: Annotated[Path, typer.Option(help="The solution file.")],
-    tests: Annotated[Path, typer.Option(help="Assert-based tests; run after the solution, in one module.")],
+    tests: Annotated[
+        Path, typer.Option(help="Assert-based tests; run after the solution, in one module.")
+    ],
     timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
 ) -> None:
@@ -122,7 +128,9 @@ def verify(
     from synth.sandbox import get_sandbox
     from synth.sandbox.base import Limits
 
-    verdict = verify_files(solution, tests, get_sandbox("bubblewrap"), Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+    verdict = verify_files(
+        solution, tests, get_sandbox("bubblewrap"), Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+    )
     _print_json(verdict.model_dump())
     raise typer.Exit(0 if verdict.passed else 1)
 
@@ -132,36 +140,58 @@ def verify(
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Run directory: records, settings and summary go here.")] = Path(
-        "runs/default"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Run directory: records, settings and summary go here.")
+    ] = Path("runs/default"),
     taxonomy: Annotated[
-        Optional[Path], typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]")
+        Path | None,
+        typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]"),
     ] = None,
     model: Annotated[
         str,
-        typer.Option(help="Model path or id. 'tiny' builds a tiny random local model (it writes nonsense)."),
+        typer.Option(
+            help="Model path or id. 'tiny' builds a tiny random local model (it writes nonsense)."
+        ),
     ] = "tiny",
-    engine: Annotated[EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")] = (
-        EngineKind.vllm
-    ),
-    base_url: Annotated[str, typer.Option(help="openai engine: the server's /v1 URL.")] = "http://127.0.0.1:8000/v1",
-    replay: Annotated[Optional[Path], typer.Option(help="replay engine: the recorded JSONL file.")] = None,
-    record: Annotated[Optional[Path], typer.Option(help="Also record every completion to this JSONL file.")] = None,
+    engine: Annotated[
+        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
+    ] = (EngineKind.vllm),
+    base_url: Annotated[
+        str, typer.Option(help="openai engine: the server's /v1 URL.")
+    ] = "http://127.0.0.1:8000/v1",
+    replay: Annotated[
+        Path | None, typer.Option(help="replay engine: the recorded JSONL file.")
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also record every completion to this JSONL file.")
+    ] = None,
     problems: Annotated[int, typer.Option(min=1, help="Problem slots to generate.")] = 8,
     samples: Annotated[int, typer.Option(min=1, help="Solutions sampled per problem.")] = 4,
-    max_rounds: Annotated[int, typer.Option(min=1, help="Attempts per sample, corrections included.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed for skills and sampling; the same seed makes the same run.")] = 0,
+    max_rounds: Annotated[
+        int, typer.Option(min=1, help="Attempts per sample, corrections included.")
+    ] = 3,
+    seed: Annotated[
+        int, typer.Option(help="Seed for skills and sampling; the same seed makes the same run.")
+    ] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Problems per engine batch.")] = 16,
     temperature: Annotated[float, typer.Option(min=0, help="Solution sampling temperature.")] = 0.8,
     max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a solution.")] = 1024,
-    min_tests: Annotated[int, typer.Option(min=1, help="Tests a problem needs after the guards.")] = 3,
-    rare_boost: Annotated[float, typer.Option(min=0, max=1, help="Up-weight rare concepts: 0 = weights, 1 = uniform.")] = 0.0,
-    timeout_s: Annotated[float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")] = 10.0,
-    memory_mb: Annotated[int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")] = 1024,
+    min_tests: Annotated[
+        int, typer.Option(min=1, help="Tests a problem needs after the guards.")
+    ] = 3,
+    rare_boost: Annotated[
+        float, typer.Option(min=0, max=1, help="Up-weight rare concepts: 0 = weights, 1 = uniform.")
+    ] = 0.0,
+    timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
+    ] = 10.0,
+    memory_mb: Annotated[
+        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
+    ] = 1024,
     verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
     gpu_memory_utilization: Annotated[
-        Optional[float], typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU).")
+        float | None,
+        typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU)."),
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
@@ -174,11 +204,27 @@ def generate(
 
     _configure_logging(verbose)
     options = GenerateOptions(
-        out=out, taxonomy=taxonomy, model=model, engine=engine.value, base_url=base_url, replay=replay,
-        record=record, problems=problems, samples=samples, max_rounds=max_rounds, seed=seed,
-        batch_size=batch_size, temperature=temperature, max_tokens=max_tokens, min_tests=min_tests,
-        rare_boost=rare_boost, timeout_s=timeout_s, memory_mb=memory_mb, verify_workers=verify_workers,
-        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+        out=out,
+        taxonomy=taxonomy,
+        model=model,
+        engine=engine.value,
+        base_url=base_url,
+        replay=replay,
+        record=record,
+        problems=problems,
+        samples=samples,
+        max_rounds=max_rounds,
+        seed=seed,
+        batch_size=batch_size,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        min_tests=min_tests,
+        rare_boost=rare_boost,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        verify_workers=verify_workers,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
     )
     run_generate(options, err)
 
@@ -189,14 +235,19 @@ def export(
     out: Annotated[Path, typer.Option(help="The file to write.")],
     format: Annotated[ExportFormat, typer.Option(help="Output format.")] = ExportFormat.jsonl,
     dialog: Annotated[
-        Dialog, typer.Option(help="final: problem + verified solution; trajectory: the whole correction dialog.")
+        Dialog,
+        typer.Option(
+            help="final: problem + verified solution; trajectory: the whole correction dialog."
+        ),
     ] = Dialog.final,
 ) -> None:
     """Export verified records as chat examples: {"messages": [...], "meta": {...}} per line."""
     from synth.export import export_jsonl
 
     counts = export_jsonl(run_dir, out, dialog.value)
-    err.print(f"wrote {counts['examples']} examples from {counts['verified_records']} verified records to {out}")
+    err.print(
+        f"wrote {counts['examples']} examples from {counts['verified_records']} verified records to {out}"
+    )
     _print_json(counts)
 
 
@@ -205,7 +256,9 @@ def export(
 
 @model_app.command("tiny")
 def model_tiny(
-    out: Annotated[Optional[Path], typer.Option(help="Where to build it. [default: the synth cache]")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to build it. [default: the synth cache]")
+    ] = None,
 ) -> None:
     """Build the tiny random Llama checkpoint used by tests and the quick start (no model hub)."""
     from synth.models.tiny import build_tiny_model, ensure_tiny_model

@@ -37,7 +37,9 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
     for trajectory in record.trajectories:
         if not trajectory.verified:
             continue
-        messages = _final(record, trajectory) if dialog == "final" else _trajectory(record, trajectory)
+        messages = (
+            _final(record, trajectory) if dialog == "final" else _trajectory(record, trajectory)
+        )
         last = trajectory.attempts[-1]
         yield {
             "messages": messages,
@@ -74,12 +76,16 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
     for index, attempt in enumerate(trajectory.attempts):
         messages.append({"role": "assistant", "content": attempt.sample.text})
         if index < len(trajectory.attempts) - 1:
-            feedback = render("code/repair.j2", problem=record.problem, feedback=feedback_text(attempt.verdict))
+            feedback = render(
+                "code/repair.j2", problem=record.problem, feedback=feedback_text(attempt.verdict)
+            )
             messages.append({"role": "user", "content": feedback})
     return messages
 
 
-def export_jsonl(run_dir: str | Path, out: str | Path, dialog: DialogShape = "final") -> dict[str, int]:
+def export_jsonl(
+    run_dir: str | Path, out: str | Path, dialog: DialogShape = "final"
+) -> dict[str, int]:
     """Write every verified example of the run to `out`; returns counts. Writes all or nothing."""
     store = RunStore(run_dir)
     if not store.root.is_dir():
@@ -97,7 +103,9 @@ def export_jsonl(run_dir: str | Path, out: str | Path, dialog: DialogShape = "fi
                     handle.write(json.dumps(example, ensure_ascii=False) + "\n")
                     lines += 1
         if records == 0:
-            raise SynthError(str(run_dir), "holds no records", "run `synth generate --out` into it first")
+            raise SynthError(
+                str(run_dir), "holds no records", "run `synth generate --out` into it first"
+            )
         if lines == 0:
             raise SynthError(
                 str(run_dir),

@@ -181,12 +181,21 @@ class Pipeline:
         for record in self.store.records():
             if record.problem is not None and record.rejection != "duplicate":
                 self.near_copies.add(record.problem.id, record.problem.statement)
-        pending = [s for s in range(self.config.problems) if record_id(self.config.seed, s) not in done]
+        pending = [
+            s for s in range(self.config.problems) if record_id(self.config.seed, s) not in done
+        ]
         self.stats.slots_skipped = self.config.problems - len(pending)
         self.stats.slots_done = self.stats.slots_skipped
-        batches = iter([pending[i : i + self.config.batch_size] for i in range(0, len(pending), self.config.batch_size)])
+        batches = iter(
+            [
+                pending[i : i + self.config.batch_size]
+                for i in range(0, len(pending), self.config.batch_size)
+            ]
+        )
         self.on_update(self.stats)
-        with ThreadPoolExecutor(max_workers=self.config.batches_in_flight, thread_name_prefix="check") as checks:
+        with ThreadPoolExecutor(
+            max_workers=self.config.batches_in_flight, thread_name_prefix="check"
+        ) as checks:
             self._schedule(batches, checks)
         return self.stats
 
@@ -255,13 +264,22 @@ class Pipeline:
 
         def reject(slot: int, stage: str, why: Rejection, **evidence: Any) -> None:
             records[slot] = Record(
-                id=record_id(config.seed, slot), slot=slot, status="rejected", rejected_at=stage,
-                concept_ids=tuple(combos[slot].concept_ids), rejection=why.reason,
-                rejection_detail=why.detail, model=self.engine.name, seed=config.seed, **evidence,
+                id=record_id(config.seed, slot),
+                slot=slot,
+                status="rejected",
+                rejected_at=stage,
+                concept_ids=tuple(combos[slot].concept_ids),
+                rejection=why.reason,
+                rejection_detail=why.detail,
+                model=self.engine.name,
+                seed=config.seed,
+                **evidence,
             )
 
         # Step 1: problems.
-        answers = yield Generate([problem_request(combos[s], seed=self._seed(s, "problem")) for s in slots])
+        answers = yield Generate(
+            [problem_request(combos[s], seed=self._seed(s, "problem")) for s in slots]
+        )
         problems: dict[int, Problem] = {}
         for slot, completions in zip(slots, answers, strict=True):
             parsed = parse_problem(completions[0], combos[slot], problem_id(config.seed, slot))
@@ -270,14 +288,21 @@ class Pipeline:
                 continue
             near = self.near_copies.near_copy_of(parsed.statement)
             if near is not None:
-                reject(slot, "problem", Rejection(reason="duplicate", detail=f"near copy of problem {near}"), problem=parsed)
+                reject(
+                    slot,
+                    "problem",
+                    Rejection(reason="duplicate", detail=f"near copy of problem {near}"),
+                    problem=parsed,
+                )
                 continue
             self.near_copies.add(parsed.id, parsed.statement)
             problems[slot] = parsed
 
         # Step 2: tests, and the guards against bad tests.
         order = list(problems)
-        answers = yield Generate([tests_request(problems[s], seed=self._seed(s, "tests")) for s in order])
+        answers = yield Generate(
+            [tests_request(problems[s], seed=self._seed(s, "tests")) for s in order]
+        )
         parsed_suites: dict[int, TestSuite] = {}
         for slot, completions in zip(order, answers, strict=True):
             suite = parse_tests(completions[0], problems[slot])
@@ -285,10 +310,14 @@ class Pipeline:
                 reject(slot, "tests", suite, problem=problems[slot])
             else:
                 parsed_suites[slot] = suite
-        checked = yield Check(lambda: {
-            slot: drop_vacuous(suite, problems[slot], self.sandbox, config.limits, config.min_tests)
-            for slot, suite in parsed_suites.items()
-        })
+        checked = yield Check(
+            lambda: {
+                slot: drop_vacuous(
+                    suite, problems[slot], self.sandbox, config.limits, config.min_tests
+                )
+                for slot, suite in parsed_suites.items()
+            }
+        )
         suites: dict[int, TestSuite] = {}
         for slot, suite in checked.items():
             if isinstance(suite, Rejection):
@@ -298,16 +327,25 @@ class Pipeline:
 
         # Step 3: solutions, n per problem, and their checks.
         order = list(suites)
-        answers = yield Generate([
-            solution_request(problems[s], n=config.samples, temperature=config.temperature,
-                             max_tokens=config.max_tokens, seed=self._seed(s, "solution"))
-            for s in order
-        ])
+        answers = yield Generate(
+            [
+                solution_request(
+                    problems[s],
+                    n=config.samples,
+                    temperature=config.temperature,
+                    max_tokens=config.max_tokens,
+                    seed=self._seed(s, "solution"),
+                )
+                for s in order
+            ]
+        )
         histories: dict[tuple[int, int], list[Attempt]] = {}
         first_round: list[tuple[int, Sample]] = []
         for slot, completions in zip(order, answers, strict=True):
             for index, completion in enumerate(completions):
-                first_round.append((slot, to_sample(completion, problems[slot], trajectory=index, round=1)))
+                first_round.append(
+                    (slot, to_sample(completion, problems[slot], trajectory=index, round=1))
+                )
         self.stats.samples += len(first_round)
         results = yield Check(lambda: self._verify([s for _, s in first_round], suites))
 
@@ -318,36 +356,51 @@ class Pipeline:
                 runs_by_slot.setdefault(slot, []).append(run)
         unconfirmed: dict[int, Rejection] = {}
         for slot in order:
-            outcome = apply_agreement_rule(suites[slot], runs_by_slot.get(slot, []), config.min_tests)
+            outcome = apply_agreement_rule(
+                suites[slot], runs_by_slot.get(slot, []), config.min_tests
+            )
             if isinstance(outcome, Rejection):
                 unconfirmed[slot] = outcome
             else:
                 suites[slot] = outcome
         for (slot, sample), (verdict, run) in zip(first_round, results, strict=True):
             if run is not None and slot not in unconfirmed:
-                verdict = verdict_from_run(sample, suites[slot], run, None).model_copy(update={"lint": verdict.lint})
+                verdict = verdict_from_run(sample, suites[slot], run, None).model_copy(
+                    update={"lint": verdict.lint}
+                )
             histories[(slot, sample.trajectory)] = [Attempt(sample=sample, verdict=verdict)]
         for slot, why in unconfirmed.items():
-            reject(slot, "tests", why, problem=problems[slot], tests=suites[slot],
-                   trajectories=self._trajectories(slot, histories))
+            reject(
+                slot,
+                "tests",
+                why,
+                problem=problems[slot],
+                tests=suites[slot],
+                trajectories=self._trajectories(slot, histories),
+            )
             for t in range(config.samples):
                 histories.pop((slot, t), None)
 
         # Step 6: self-correction rounds for the trajectories that failed.
         for round_number in range(2, config.max_rounds + 1):
-            failing = [key for key, attempts in histories.items() if not attempts[-1].verdict.passed]
+            failing = [
+                key for key, attempts in histories.items() if not attempts[-1].verdict.passed
+            ]
             if not failing:
                 break
-            answers = yield Generate([
-                repair_request(
-                    problems[slot],
-                    [a.sample for a in histories[(slot, t)]],
-                    [feedback_text(a.verdict) for a in histories[(slot, t)]],
-                    temperature=config.temperature, max_tokens=config.max_tokens,
-                    seed=self._seed(slot, "repair", t, round_number),
-                )
-                for slot, t in failing
-            ])
+            answers = yield Generate(
+                [
+                    repair_request(
+                        problems[slot],
+                        [a.sample for a in histories[(slot, t)]],
+                        [feedback_text(a.verdict) for a in histories[(slot, t)]],
+                        temperature=config.temperature,
+                        max_tokens=config.max_tokens,
+                        seed=self._seed(slot, "repair", t, round_number),
+                    )
+                    for slot, t in failing
+                ]
+            )
             repaired = [
                 to_sample(completions[0], problems[slot], trajectory=t, round=round_number)
                 for (slot, t), completions in zip(failing, answers, strict=True)
@@ -363,24 +416,38 @@ class Pipeline:
             trajectories = self._trajectories(slot, histories)
             verified = any(t.verified for t in trajectories)
             records[slot] = Record(
-                id=record_id(config.seed, slot), slot=slot, status="verified" if verified else "rejected",
+                id=record_id(config.seed, slot),
+                slot=slot,
+                status="verified" if verified else "rejected",
                 concept_ids=tuple(combos[slot].concept_ids),
                 rejected_at=None if verified else "solution",
                 rejection=None if verified else "no_verified_solution",
-                problem=problems[slot], tests=suites[slot], trajectories=trajectories,
-                model=self.engine.name, seed=config.seed,
+                problem=problems[slot],
+                tests=suites[slot],
+                trajectories=trajectories,
+                model=self.engine.name,
+                seed=config.seed,
             )
         return [records[slot] for slot in slots]
 
-    def _trajectories(self, slot: int, histories: dict[tuple[int, int], list[Attempt]]) -> tuple[Trajectory, ...]:
+    def _trajectories(
+        self, slot: int, histories: dict[tuple[int, int], list[Attempt]]
+    ) -> tuple[Trajectory, ...]:
         return tuple(
             Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
             for t in range(self.config.samples)
             if (slot, t) in histories
         )
 
-    def _verify(self, samples: list[Sample], suites: dict[int, TestSuite]) -> list[tuple[Verdict, TestRun | None]]:
+    def _verify(
+        self, samples: list[Sample], suites: dict[int, TestSuite]
+    ) -> list[tuple[Verdict, TestRun | None]]:
         by_problem = {suite.problem_id: suite for suite in suites.values()}
         return verify_samples(
-            samples, by_problem, self.sandbox, self.config.limits, self.config.lint, self.config.verify_workers
+            samples,
+            by_problem,
+            self.sandbox,
+            self.config.limits,
+            self.config.lint,
+            self.config.verify_workers,
         )

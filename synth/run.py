@@ -49,9 +49,15 @@ class GenerateOptions:
 
     def run_config(self) -> RunConfig:
         return RunConfig(
-            problems=self.problems, samples=self.samples, max_rounds=self.max_rounds, seed=self.seed,
-            batch_size=self.batch_size, temperature=self.temperature, max_tokens=self.max_tokens,
-            min_tests=self.min_tests, rare_boost=self.rare_boost,
+            problems=self.problems,
+            samples=self.samples,
+            max_rounds=self.max_rounds,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            min_tests=self.min_tests,
+            rare_boost=self.rare_boost,
             limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
             verify_workers=self.verify_workers,
         )
@@ -63,7 +69,9 @@ def open_engine(options: GenerateOptions) -> Engine:
         from synth.engines.replay import ReplayEngine
 
         if options.replay is None:
-            raise SynthError("--replay", "the replay engine needs the recorded file", "pass --replay FILE")
+            raise SynthError(
+                "--replay", "the replay engine needs the recorded file", "pass --replay FILE"
+            )
         engine: Engine = ReplayEngine(options.replay)
     elif options.engine == "openai":
         from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
@@ -80,12 +88,16 @@ def open_engine(options: GenerateOptions) -> Engine:
             model = str(ensure_tiny_model())
         engine = VLLMEngine(
             VLLMConfig(
-                model=model, seed=options.seed, max_model_len=options.max_model_len,
+                model=model,
+                seed=options.seed,
+                max_model_len=options.max_model_len,
                 gpu_memory_utilization=options.gpu_memory_utilization,
             )
         )
     else:
-        raise SynthError("--engine", f"unknown engine {options.engine!r}", "choose vllm, openai or replay")
+        raise SynthError(
+            "--engine", f"unknown engine {options.engine!r}", "choose vllm, openai or replay"
+        )
     if options.record is not None:
         from synth.engines.replay import RecordingEngine
 
@@ -104,7 +116,9 @@ def check_settings(store: RunStore, settings: dict) -> None:
         if key != "problems" and stored.get(key) != value
     }
     if different:
-        listed = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in sorted(different.items()))
+        listed = ", ".join(
+            f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in sorted(different.items())
+        )
         raise SynthError(
             f"--out {store.root}",
             f"holds a run with other settings ({listed})",
@@ -117,7 +131,12 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
     taxonomy = load_taxonomy(taxonomy_path)
     config = options.run_config()
     store = RunStore(options.out)
-    settings = {**config.settings(), "taxonomy": str(taxonomy_path), "model": options.model, "engine": options.engine}
+    settings = {
+        **config.settings(),
+        "taxonomy": str(taxonomy_path),
+        "model": options.model,
+        "engine": options.engine,
+    }
     check_settings(store, settings)
     sandbox = get_sandbox("bubblewrap")
     engine = open_engine(options)
@@ -129,7 +148,8 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
             def show(stats: Stats) -> None:
                 rejected = sum(stats.rejected.values())
                 progress.update(
-                    task, completed=stats.slots_done,
+                    task,
+                    completed=stats.slots_done,
                     counts=f"samples {stats.samples}  verified {stats.trajectories_verified}  "
                     f"corrected {stats.trajectories_corrected}  rejected {rejected}  "
                     f"{stats.tokens_per_second():.0f} tok/s",
@@ -147,8 +167,12 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -157,8 +181,17 @@ def summary_table(stats: Stats, out: Path) -> Table:
     table = Table(title=f"synth generate: {out}", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("slots", "slots_skipped_already_stored", "problems_accepted", "samples", "verified", "corrected",
-                "problems_with_verified_solution", "completion_tokens", "completion_tokens_per_second"):
+    for key in (
+        "slots",
+        "slots_skipped_already_stored",
+        "problems_accepted",
+        "samples",
+        "verified",
+        "corrected",
+        "problems_with_verified_solution",
+        "completion_tokens",
+        "completion_tokens_per_second",
+    ):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, count in summary["rejected"].items():
         table.add_row(f"rejected: {reason}", str(count))

@@ -50,7 +50,9 @@ class RunStore:
         _atomic_write(self.root / "run.json", json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        _atomic_write(self.root / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        _atomic_write(
+            self.root / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        )
 
     # --- records ---------------------------------------------------------------------
 
@@ -91,7 +93,9 @@ class RunStore:
                 return 0
             self.shards.mkdir(parents=True, exist_ok=True)
             name = f"shard-{time.time_ns():020d}-{next(iter(fresh))[:8]}.jsonl"
-            _atomic_write(self.shards / name, "".join(r.model_dump_json() + "\n" for r in fresh.values()))
+            _atomic_write(
+                self.shards / name, "".join(r.model_dump_json() + "\n" for r in fresh.values())
+            )
             self._ids.update(fresh)
             return len(fresh)
 

@@ -76,7 +76,9 @@ def parse_taxonomy(data: Any, source: str = "<taxonomy>") -> Taxonomy:
         raise SynthError(source, "a taxonomy is a mapping with keys: name, language, areas")
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise SynthError(source, f"unknown top-level key(s) {sorted(unknown)}", f"allowed: {sorted(TOP_KEYS)}")
+        raise SynthError(
+            source, f"unknown top-level key(s) {sorted(unknown)}", f"allowed: {sorted(TOP_KEYS)}"
+        )
     for key in ("name", "areas"):
         if key not in data:
             raise SynthError(source, f"missing top-level field '{key}'")
@@ -125,7 +127,9 @@ class _Walker:
         if not isinstance(node_id, str) or not ID_PATTERN.match(node_id):
             raise self.fail(tree_path, f"bad id {node_id!r}", "use lowercase words joined by '-'")
         if node_id in self.seen:
-            raise self.fail(tree_path, f"duplicate id '{node_id}' (first used at {self.seen[node_id]})")
+            raise self.fail(
+                tree_path, f"duplicate id '{node_id}' (first used at {self.seen[node_id]})"
+            )
         self.seen[node_id] = tree_path
         self.max_depth = max(self.max_depth, depth)
 
@@ -137,7 +141,9 @@ class _Walker:
     def visit_internal(self, node: dict, tree_path: str, path: tuple[str, ...], depth: int) -> None:
         unknown = set(node) - NODE_KEYS
         if unknown:
-            raise self.fail(tree_path, f"unknown field(s) {sorted(unknown)} on a node with children")
+            raise self.fail(
+                tree_path, f"unknown field(s) {sorted(unknown)} on a node with children"
+            )
         children = node["children"]
         if not isinstance(children, list) or not children:
             raise self.fail(tree_path, "'children' must be a non-empty list")
@@ -148,7 +154,9 @@ class _Walker:
     def visit_leaf(self, node: dict, tree_path: str, path: tuple[str, ...]) -> None:
         unknown = set(node) - LEAF_KEYS
         if unknown:
-            raise self.fail(tree_path, f"unknown field(s) {sorted(unknown)}", f"a leaf has {sorted(LEAF_KEYS)}")
+            raise self.fail(
+                tree_path, f"unknown field(s) {sorted(unknown)}", f"a leaf has {sorted(LEAF_KEYS)}"
+            )
         for key in ("description", "weight"):
             if key not in node:
                 raise self.fail(tree_path, f"missing field '{key}' (a leaf concept needs it)")

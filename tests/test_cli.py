@@ -21,11 +21,24 @@ runner = CliRunner()
 
 
 def synth(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "synth.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "synth.cli", *args], capture_output=True, text=True, check=False
+    )
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["export"], ["verify"], ["sandbox", "exec"],
-                                     ["taxonomy", "stats"], ["taxonomy", "sample"], ["model", "tiny"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["generate"],
+        ["export"],
+        ["verify"],
+        ["sandbox", "exec"],
+        ["taxonomy", "stats"],
+        ["taxonomy", "sample"],
+        ["model", "tiny"],
+    ],
+)
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -36,25 +49,39 @@ def test_verify_passing_and_failing_solutions(tmp_path):
     solution, tests = tmp_path / "sol.py", tmp_path / "tests.py"
     tests.write_text("assert add(1, 2) == 3\nassert add(0, 0) == 0\n")
     solution.write_text("def add(a, b):\n    return a + b\n")
-    ok = runner.invoke(app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)])
+    ok = runner.invoke(
+        app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]
+    )
     assert ok.exit_code == 0
     verdict = json.loads(ok.stdout)
     assert verdict["passed"] is True and verdict["stage"] == "ok"
 
     solution.write_text("def add(a, b):\n    return a - b\n")
-    bad = runner.invoke(app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)])
+    bad = runner.invoke(
+        app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]
+    )
     verdict = json.loads(bad.stdout)
     assert bad.exit_code == 1 and verdict["passed"] is False and verdict["stage"] == "tests"
     assert [t["passed"] for t in verdict["tests"]] == [False, True]
     assert verdict["tests"][0]["source"] == "assert add(1, 2) == 3"
 
     solution.write_text("def add(a, b):\n    return a + c\n")
-    lint = json.loads(runner.invoke(app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]).stdout)
+    lint = json.loads(
+        runner.invoke(
+            app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]
+        ).stdout
+    )
     assert lint["stage"] == "lint" and lint["lint"][0]["code"] == "F821"
 
     solution.write_text("def add(a, b)\n")
-    assert json.loads(runner.invoke(app, ["verify", "python", "--solution", str(solution),
-                                          "--tests", str(tests)]).stdout)["stage"] == "parse"
+    assert (
+        json.loads(
+            runner.invoke(
+                app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]
+            ).stdout
+        )["stage"]
+        == "parse"
+    )
 
 
 @pytest.mark.sandbox
@@ -62,8 +89,11 @@ def test_verify_runs_humaneval_style_check_functions(tmp_path):
     solution, tests = tmp_path / "sol.py", tmp_path / "tests.py"
     solution.write_text("def add(a, b):\n    return a + b\n")
     tests.write_text("def check(candidate):\n    assert candidate(2, 2) == 5\n\ncheck(add)\n")
-    verdict = json.loads(runner.invoke(app, ["verify", "python", "--solution", str(solution),
-                                             "--tests", str(tests)]).stdout)
+    verdict = json.loads(
+        runner.invoke(
+            app, ["verify", "python", "--solution", str(solution), "--tests", str(tests)]
+        ).stdout
+    )
     assert verdict["stage"] == "tests" and "AssertionError" in verdict["tests"][0]["error"]
 
 
@@ -71,19 +101,41 @@ def test_verify_runs_humaneval_style_check_functions(tmp_path):
 def test_sandbox_exec_prints_one_json_result(tmp_path):
     program = tmp_path / "p.py"
     program.write_text("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(4)\n")
-    result = runner.invoke(app, ["sandbox", "exec", "--language", "python", "--timeout-s", "5", str(program)])
+    result = runner.invoke(
+        app, ["sandbox", "exec", "--language", "python", "--timeout-s", "5", str(program)]
+    )
     data = json.loads(result.stdout)
     assert set(data) == {"status", "exit_code", "stdout", "stderr", "duration_s"}
-    assert (data["status"], data["exit_code"], data["stdout"], data["stderr"]) == ("failed", 4, "out\n", "err\n")
+    assert (data["status"], data["exit_code"], data["stdout"], data["stderr"]) == (
+        "failed",
+        4,
+        "out\n",
+        "err\n",
+    )
 
 
 def test_user_errors_are_one_line_exit_2_and_no_traceback(tmp_path):
-    missing = synth("verify", "python", "--solution", str(tmp_path / "nope.py"), "--tests", str(tmp_path / "t.py"))
-    assert missing.returncode == 2 and "--solution" in missing.stderr and "no such file" in missing.stderr
+    missing = synth(
+        "verify",
+        "python",
+        "--solution",
+        str(tmp_path / "nope.py"),
+        "--tests",
+        str(tmp_path / "t.py"),
+    )
+    assert (
+        missing.returncode == 2
+        and "--solution" in missing.stderr
+        and "no such file" in missing.stderr
+    )
     assert "Traceback" not in missing.stderr
     replay = synth("generate", "--engine", "replay", "--out", str(tmp_path / "r"))
-    assert replay.returncode == 2 and "--replay" in replay.stderr and "Traceback" not in replay.stderr
-    taxonomy = synth("generate", "--taxonomy", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "r"))
+    assert (
+        replay.returncode == 2 and "--replay" in replay.stderr and "Traceback" not in replay.stderr
+    )
+    taxonomy = synth(
+        "generate", "--taxonomy", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "r")
+    )
     assert taxonomy.returncode == 2 and "taxonomy file not found" in taxonomy.stderr
     export = synth("export", str(tmp_path / "no-run"), "--out", str(tmp_path / "x.jsonl"))
     assert export.returncode == 2 and "not a run directory" in export.stderr
@@ -92,17 +144,62 @@ def test_user_errors_are_one_line_exit_2_and_no_traceback(tmp_path):
 @pytest.mark.sandbox
 def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandbox):
     recording = tmp_path / "rec.jsonl"
-    config = RunConfig(problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5))
-    Pipeline(TAXONOMY, RecordingEngine(ScriptedEngine(scenario), recording), sandbox,
-             RunStore(tmp_path / "scratch"), config).run()
+    config = RunConfig(
+        problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
+    )
+    Pipeline(
+        TAXONOMY,
+        RecordingEngine(ScriptedEngine(scenario), recording),
+        sandbox,
+        RunStore(tmp_path / "scratch"),
+        config,
+    ).run()
     taxonomy = tmp_path / "tax.yaml"
     import yaml
 
-    taxonomy.write_text(yaml.safe_dump({"name": "tiny", "areas": [{"id": "basics", "name": "Basics", "children": [
-        {"id": c.id, "name": c.name, "description": c.description, "weight": c.weight} for c in TAXONOMY.concepts]}]}))
-    args = ["generate", "--engine", "replay", "--replay", str(recording), "--taxonomy", str(taxonomy),
-            "--problems", "2", "--samples", "2", "--max-rounds", "3", "--batch-size", "2", "--min-tests", "2",
-            "--out", str(tmp_path / "run")]
+    taxonomy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "areas": [
+                    {
+                        "id": "basics",
+                        "name": "Basics",
+                        "children": [
+                            {
+                                "id": c.id,
+                                "name": c.name,
+                                "description": c.description,
+                                "weight": c.weight,
+                            }
+                            for c in TAXONOMY.concepts
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    args = [
+        "generate",
+        "--engine",
+        "replay",
+        "--replay",
+        str(recording),
+        "--taxonomy",
+        str(taxonomy),
+        "--problems",
+        "2",
+        "--samples",
+        "2",
+        "--max-rounds",
+        "3",
+        "--batch-size",
+        "2",
+        "--min-tests",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -110,7 +207,10 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandb
 
     grown = runner.invoke(app, [*args[:-1], str(tmp_path / "run")])
     assert grown.exit_code == 0
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["slots_skipped_already_stored"] == 2
+    assert (
+        json.loads((tmp_path / "run" / "summary.json").read_text())["slots_skipped_already_stored"]
+        == 2
+    )
 
     other = synth(*args, "--seed", "5")
     assert other.returncode == 2

@@ -30,7 +30,12 @@ TAXONOMY = parse_taxonomy(
                 "id": "basics",
                 "name": "Basics",
                 "children": [
-                    {"id": "clamping", "name": "Clamping", "description": "Bound a value.", "weight": 1},
+                    {
+                        "id": "clamping",
+                        "name": "Clamping",
+                        "description": "Bound a value.",
+                        "weight": 1,
+                    },
                     {"id": "parity", "name": "Parity", "description": "Even and odd.", "weight": 1},
                 ],
             }
@@ -120,11 +125,20 @@ def scenario(request: ChatRequest, index: int) -> str:
 
 @pytest.fixture
 def run_config() -> RunConfig:
-    return RunConfig(problems=2, samples=2, max_rounds=3, seed=0, batch_size=2, min_tests=2,
-                     limits=Limits(timeout_s=5))
+    return RunConfig(
+        problems=2,
+        samples=2,
+        max_rounds=3,
+        seed=0,
+        batch_size=2,
+        min_tests=2,
+        limits=Limits(timeout_s=5),
+    )
 
 
-def run_scenario(tmp_path, sandbox, config, respond=scenario) -> tuple[ScriptedEngine, RunStore, dict[str, Record]]:
+def run_scenario(
+    tmp_path, sandbox, config, respond=scenario
+) -> tuple[ScriptedEngine, RunStore, dict[str, Record]]:
     engine = ScriptedEngine(respond)
     store = RunStore(tmp_path / "run")
     Pipeline(TAXONOMY, engine, sandbox, store, config).run()
@@ -132,7 +146,9 @@ def run_scenario(tmp_path, sandbox, config, respond=scenario) -> tuple[ScriptedE
     return engine, store, records
 
 
-def test_buggy_sample_is_corrected_in_round_two_and_exported(tmp_path, sandbox, run_config, monkeypatch):
+def test_buggy_sample_is_corrected_in_round_two_and_exported(
+    tmp_path, sandbox, run_config, monkeypatch
+):
     # Make slot 0 draw "clamping" and slot 1 "parity", whatever the sampler picks.
     monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
     engine, store, records = run_scenario(tmp_path, sandbox, run_config)
@@ -172,7 +188,10 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(tmp_path, sandbox, 
     assert [line["meta"]["rounds"] for line in lines] == [1, 2]
     assert lines[1]["meta"]["corrected"] is True
     assert "min(max(lo, x), hi)" in lines[1]["messages"][1]["content"]
-    assert lines[0]["messages"][0]["role"] == "user" and "clamps an integer" in lines[0]["messages"][0]["content"]
+    assert (
+        lines[0]["messages"][0]["role"] == "user"
+        and "clamps an integer" in lines[0]["messages"][0]["content"]
+    )
 
     dialogs = tmp_path / "dialogs.jsonl"
     export_jsonl(tmp_path / "run", dialogs, dialog="trajectory")
@@ -181,7 +200,9 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(tmp_path, sandbox, 
     assert "assert clamp(11, 0, 10) == 10" in corrected["messages"][2]["content"]
 
 
-def test_resume_skips_stored_slots_and_writes_nothing_twice(tmp_path, sandbox, run_config, monkeypatch):
+def test_resume_skips_stored_slots_and_writes_nothing_twice(
+    tmp_path, sandbox, run_config, monkeypatch
+):
     monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
     run_scenario(tmp_path, sandbox, run_config)
     shards = sorted((tmp_path / "run" / "records").iterdir())
@@ -194,8 +215,15 @@ def test_resume_skips_stored_slots_and_writes_nothing_twice(tmp_path, sandbox, r
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox, monkeypatch):
     monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
-    config = RunConfig(problems=2, samples=2, max_rounds=3, batch_size=1, min_tests=2,
-                       batches_in_flight=1, limits=Limits(timeout_s=5))
+    config = RunConfig(
+        problems=2,
+        samples=2,
+        max_rounds=3,
+        batch_size=1,
+        min_tests=2,
+        batches_in_flight=1,
+        limits=Limits(timeout_s=5),
+    )
     calls = Counter()
 
     def dies_on_second_problem(request: ChatRequest, index: int) -> str:
@@ -216,7 +244,9 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox, monkeypatch
 def test_garbage_and_truncated_output_is_rejected_with_reasons(tmp_path, sandbox, run_config):
     def garbage(request: ChatRequest, index: int):
         if request.tag == "problem" and "Clamping" in request.messages[0].content:
-            return Completion(text=PROBLEM_A[:60], finish_reason="length", prompt_tokens=5, completion_tokens=9)
+            return Completion(
+                text=PROBLEM_A[:60], finish_reason="length", prompt_tokens=5, completion_tokens=9
+            )
         return "\x00 ```python\ndef (((\n``` lorem ipsum \ufffd"
 
     _, store, records = run_scenario(tmp_path, sandbox, run_config, respond=garbage)
@@ -238,7 +268,9 @@ def test_near_copy_of_an_earlier_problem_is_rejected(tmp_path, sandbox, run_conf
     assert stored[1].rejection == "duplicate" and stored[0].problem.id in stored[1].rejection_detail
 
 
-def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(tmp_path, sandbox, run_config, monkeypatch):
+def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(
+    tmp_path, sandbox, run_config, monkeypatch
+):
     monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
     wrong_test = TESTS_A.replace("assert clamp(7, 7, 7) == 7", "assert clamp(7, 7, 7) == 8")
 
@@ -249,7 +281,9 @@ def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(tmp_path,
 
     _, _, records = run_scenario(tmp_path, sandbox, run_config, respond=respond)
     clamp = records["clamp"]
-    assert ("assert clamp(7, 7, 7) == 8", "unconfirmed") in {(d.test.source, d.reason) for d in clamp.tests.dropped}
+    assert ("assert clamp(7, 7, 7) == 8", "unconfirmed") in {
+        (d.test.source, d.reason) for d in clamp.tests.dropped
+    }
     assert "3 kept, 1 dropped over 2 samples" in clamp.tests.rule
     assert clamp.trajectories[0].verified
 

@@ -21,10 +21,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 def test_nonsense_from_a_real_model_is_rejected_with_reasons(tmp_path, vllm_engine, sandbox):
-    config = RunConfig(problems=6, samples=3, max_rounds=2, batch_size=4, max_tokens=128,
-                       limits=Limits(timeout_s=5))
+    config = RunConfig(
+        problems=6,
+        samples=3,
+        max_rounds=2,
+        batch_size=4,
+        max_tokens=128,
+        limits=Limits(timeout_s=5),
+    )
     store = RunStore(tmp_path / "run")
-    stats = Pipeline(load_taxonomy(default_taxonomy_path()), vllm_engine, sandbox, store, config).run()
+    stats = Pipeline(
+        load_taxonomy(default_taxonomy_path()), vllm_engine, sandbox, store, config
+    ).run()
 
     records = list(store.records())
     assert sorted(r.slot for r in records) == list(range(6))
@@ -39,16 +47,40 @@ def test_generate_command_records_a_run_that_replays_identically(tmp_path, tiny_
     """`synth generate` as a user runs it, recorded; the replay engine reproduces the run."""
     recording = tmp_path / "completions.jsonl"
     common = ["--problems", "3", "--samples", "2", "--max-rounds", "2", "--max-tokens", "64"]
-    live = CliRunner().invoke(app, ["generate", "--model", str(tiny_model), "--max-model-len", "2048",
-                                    "--out", str(tmp_path / "live"), "--record", str(recording), *common])
+    live = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            str(tiny_model),
+            "--max-model-len",
+            "2048",
+            "--out",
+            str(tmp_path / "live"),
+            "--record",
+            str(recording),
+            *common,
+        ],
+    )
     assert live.exit_code == 0, live.output
     summary = json.loads((tmp_path / "live" / "summary.json").read_text())
     assert summary["slots_done"] == 3 and summary["verified"] == 0
     assert summary["completion_tokens"] > 0 and summary["rejected"]
     assert "rejected" in live.output
 
-    replayed = CliRunner().invoke(app, ["generate", "--engine", "replay", "--replay", str(recording),
-                                        "--out", str(tmp_path / "replayed"), *common])
+    replayed = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--engine",
+            "replay",
+            "--replay",
+            str(recording),
+            "--out",
+            str(tmp_path / "replayed"),
+            *common,
+        ],
+    )
     assert replayed.exit_code == 0, replayed.output
 
     def contents(run: str) -> list[dict]:
@@ -56,6 +88,8 @@ def test_generate_command_records_a_run_that_replays_identically(tmp_path, tiny_
         return [r.model_dump(exclude={"model"}) for r in records]
 
     assert contents("live") == contents("replayed")
-    export = CliRunner().invoke(app, ["export", str(tmp_path / "live"), "--out", str(tmp_path / "x.jsonl")])
+    export = CliRunner().invoke(
+        app, ["export", str(tmp_path / "live"), "--out", str(tmp_path / "x.jsonl")]
+    )
     assert export.exit_code != 0 and "none of its 3 records is verified" in str(export.exception)
     assert not (tmp_path / "x.jsonl").exists()

@@ -8,8 +8,14 @@ from synth.store import RunStore
 
 
 def record(slot: int, seed: int = 0) -> Record:
-    return Record(id=record_id(seed, slot), slot=slot, status="rejected", concept_ids=("c",),
-                  rejected_at="problem", rejection="unparseable")
+    return Record(
+        id=record_id(seed, slot),
+        slot=slot,
+        status="rejected",
+        concept_ids=("c",),
+        rejected_at="problem",
+        rejection="unparseable",
+    )
 
 
 def test_records_round_trip_in_write_order(tmp_path):
@@ -23,7 +29,9 @@ def test_an_id_is_never_written_twice(tmp_path):
     store = RunStore(tmp_path)
     store.write([record(0)])
     assert store.write([record(0), record(0)]) == 0
-    assert RunStore(tmp_path).write([record(0), record(1), record(1)]) == 1  # a fresh store reads the ids
+    assert (
+        RunStore(tmp_path).write([record(0), record(1), record(1)]) == 1
+    )  # a fresh store reads the ids
     assert len(list(RunStore(tmp_path).records())) == 2
     assert len(list((tmp_path / "records").iterdir())) == 2  # no temporary files left behind
 

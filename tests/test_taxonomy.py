@@ -52,7 +52,17 @@ def test_shipped_python_taxonomy_is_large_deep_and_has_the_long_tail():
     assert stats["leaves"] >= 150 and stats["max_depth"] == 3
     assert stats["areas"] >= 8 and stats["topics"] >= 30
     text = " ".join(f"{c.id} {c.name} {c.description}".lower() for c in taxonomy.concepts)
-    for long_tail in ("trie", "interval", "regex", "decorator", "generator", "bit", "date", "dijkstra", "pars"):
+    for long_tail in (
+        "trie",
+        "interval",
+        "regex",
+        "decorator",
+        "generator",
+        "bit",
+        "date",
+        "dijkstra",
+        "pars",
+    ):
         assert long_tail in text, long_tail
 
 
@@ -100,7 +110,9 @@ def test_malformed_nodes_are_reported_with_their_tree_path(tmp_path, edit, expec
 def test_empty_and_non_mapping_files_are_rejected(tmp_path):
     assert "a taxonomy is a mapping" in error_of(tmp_path, "- just\n- a list\n")
     assert "missing top-level field 'areas'" in error_of(tmp_path, "name: x\n")
-    assert "taxonomy file not found" in str(pytest.raises(SynthError, load_taxonomy, tmp_path / "nope.yaml").value)
+    assert "taxonomy file not found" in str(
+        pytest.raises(SynthError, load_taxonomy, tmp_path / "nope.yaml").value
+    )
 
 
 def test_cli_reports_a_malformed_taxonomy_without_a_traceback(tmp_path):
@@ -111,8 +123,17 @@ def test_cli_reports_a_malformed_taxonomy_without_a_traceback(tmp_path):
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", "from synth.cli import main; main()", "taxonomy", "stats", str(path)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-c",
+            "from synth.cli import main; main()",
+            "taxonomy",
+            "stats",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert "bad weight -1" in done.stderr and "Traceback" not in done.stderr
@@ -133,7 +154,7 @@ def test_sampling_is_reproducible_per_slot_and_draws_one_to_three_distinct_conce
 
 def test_rare_boost_draws_rare_concepts_more_often():
     taxonomy = parse_taxonomy(__import__("yaml").safe_load(VALID))
-    one = (( 1, 1.0),)
+    one = ((1, 1.0),)
 
     def share_of_rare(boost: float) -> float:
         config = SamplerConfig(seed=1, rare_boost=boost, combo_sizes=one)

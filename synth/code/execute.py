@@ -55,16 +55,23 @@ def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> 
     report = _find_report(execution.stdout, nonce)
     stdout = _strip_report(execution.stdout, nonce)
     execution = execution.model_copy(
-        update={"stdout": stdout[-MAX_EVIDENCE_CHARS:], "stderr": execution.stderr[-MAX_EVIDENCE_CHARS:]}
+        update={
+            "stdout": stdout[-MAX_EVIDENCE_CHARS:],
+            "stderr": execution.stderr[-MAX_EVIDENCE_CHARS:],
+        }
     )
     if report is None:
         reason = {
             "timeout": "the run was stopped at the time limit",
             "memory": "the run was stopped at the memory limit",
             "output_limit": "the run printed more than the output limit",
-        }.get(execution.status, f"the program exited with code {execution.exit_code} before the tests reported")
+        }.get(
+            execution.status,
+            f"the program exited with code {execution.exit_code} before the tests reported",
+        )
         outcomes = tuple(
-            TestOutcome(name=c.name, source=c.source, passed=False, error=reason) for c in suite.cases
+            TestOutcome(name=c.name, source=c.source, passed=False, error=reason)
+            for c in suite.cases
         )
         return TestRun(execution=execution, outcomes=outcomes, reported=False)
     by_name = {item["name"]: item for item in report.get("results", [])}
@@ -73,7 +80,9 @@ def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> 
             name=c.name,
             source=c.source,
             passed=bool(by_name.get(c.name, {}).get("passed", False)),
-            error=str(by_name.get(c.name, {}).get("error", "no result reported"))[-MAX_EVIDENCE_CHARS:],
+            error=str(by_name.get(c.name, {}).get("error", "no result reported"))[
+                -MAX_EVIDENCE_CHARS:
+            ],
         )
         for c in suite.cases
     )

@@ -96,7 +96,9 @@ def _unfenced_code(text: str) -> str | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if parses(stripped) and any(line.startswith(CODE_LINE_STARTS) for line in stripped.splitlines()):
+    if parses(stripped) and any(
+        line.startswith(CODE_LINE_STARTS) for line in stripped.splitlines()
+    ):
         return stripped
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith(CODE_LINE_STARTS + ("assert ",))]

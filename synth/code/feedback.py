@@ -32,8 +32,11 @@ def _tests_feedback(verdict: Verdict) -> str:
     parts = [f"{len(failed)} of {len(verdict.tests)} tests fail."]
     execution = verdict.execution
     if execution is not None and execution.status in ("timeout", "memory", "output_limit"):
-        limit = {"timeout": "the time limit", "memory": "the memory limit",
-                 "output_limit": "the output limit"}[execution.status]
+        limit = {
+            "timeout": "the time limit",
+            "memory": "the memory limit",
+            "output_limit": "the output limit",
+        }[execution.status]
         parts.append(f"The program was stopped: it reached {limit}.")
     for outcome in failed[:MAX_FAILURES_SHOWN]:
         parts.append(f"Test:\n{outcome.source}\nError:\n{outcome.error}")

@@ -34,8 +34,12 @@ def _describe(exc, source_name):
     if isinstance(exc, TestTimeout):
         return "timed out"
     # Keep the frames of the solution and the test, not the harness's own.
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("harness.py")]
-    text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("harness.py")
+    ]
+    text = "".join(traceback.format_list(frames)) + "".join(
+        traceback.format_exception_only(type(exc), exc)
+    )
     if frames:
         text = "Traceback (most recent call last):\n" + text
     text = text.strip()
@@ -80,7 +84,9 @@ def main():
             run(case["source"], case["name"], case.get("call"))
             results.append({"name": case["name"], "passed": True, "error": ""})
         except BaseException as exc:  # noqa: BLE001
-            results.append({"name": case["name"], "passed": False, "error": _describe(exc, case["name"])})
+            results.append(
+                {"name": case["name"], "passed": False, "error": _describe(exc, case["name"])}
+            )
 
     for stream in (sys.stdout, sys.stderr):  # what the solution printed is evidence
         try:

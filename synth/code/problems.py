@@ -34,7 +34,9 @@ def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -
     )
 
 
-def parse_problem(completion: Completion, combo: SkillCombo, problem_id: str) -> Problem | Rejection:
+def parse_problem(
+    completion: Completion, combo: SkillCombo, problem_id: str
+) -> Problem | Rejection:
     """Read a Problem out of the model's answer, or say why not."""
     if completion.finish_reason == "error":
         return Rejection(reason="engine_error", detail=completion.error)
@@ -110,7 +112,10 @@ class NearDuplicateIndex:
 
     def _minhash(self, text: str) -> MinHash:
         words = re.findall(r"\w+", text.lower())
-        shingles = {" ".join(words[i : i + self.shingle]) for i in range(max(1, len(words) - self.shingle + 1))}
+        shingles = {
+            " ".join(words[i : i + self.shingle])
+            for i in range(max(1, len(words) - self.shingle + 1))
+        }
         minhash = MinHash(num_perm=self.num_perm, seed=1)
         for item in shingles:
             minhash.update(item.encode())

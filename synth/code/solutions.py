@@ -17,7 +17,9 @@ def solution_prompt(problem: Problem) -> str:
     return render("code/solution.j2", problem=problem)
 
 
-def solution_request(problem: Problem, *, n: int, temperature: float, max_tokens: int, seed: int) -> ChatRequest:
+def solution_request(
+    problem: Problem, *, n: int, temperature: float, max_tokens: int, seed: int
+) -> ChatRequest:
     return ChatRequest(
         messages=(user(solution_prompt(problem)),),
         n=n,
@@ -29,7 +31,13 @@ def solution_request(problem: Problem, *, n: int, temperature: float, max_tokens
 
 
 def repair_request(
-    problem: Problem, history: list[Sample], feedback: list[str], *, temperature: float, max_tokens: int, seed: int
+    problem: Problem,
+    history: list[Sample],
+    feedback: list[str],
+    *,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
 ) -> ChatRequest:
     """The conversation so far (every earlier attempt and its feedback) plus a request to fix."""
     messages = [user(solution_prompt(problem))]
@@ -37,7 +45,12 @@ def repair_request(
         messages.append(assistant(sample.text))
         messages.append(user(render("code/repair.j2", problem=problem, feedback=text)))
     return ChatRequest(
-        messages=tuple(messages), n=1, temperature=temperature, max_tokens=max_tokens, seed=seed, tag="repair"
+        messages=tuple(messages),
+        n=1,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        tag="repair",
     )
 
 

@@ -30,7 +30,9 @@ def _read(path: Path, flag: str) -> str:
 def verify_files(solution: Path, tests: Path, sandbox: Sandbox, limits: Limits):
     code = _read(solution, "--solution")
     test_code = _read(tests, "--tests")
-    sample = Sample(id=stable_id("file", code), problem_id="file", trajectory=0, round=1, text=code, code=code)
+    sample = Sample(
+        id=stable_id("file", code), problem_id="file", trajectory=0, round=1, text=code, code=code
+    )
     report = check_batch([code])[0]
     early = verdict_before_tests(sample, report)
     if early is not None:

@@ -27,9 +27,13 @@ from synth.sandbox.base import Limits, Sandbox
 AGREEMENT_RULE = "keep a test when at least one of the first-round samples passes it"
 
 
-def tests_request(problem: Problem, *, seed: int, min_tests: int = 5, max_tests: int = 10) -> ChatRequest:
+def tests_request(
+    problem: Problem, *, seed: int, min_tests: int = 5, max_tests: int = 10
+) -> ChatRequest:
     prompt = render("code/tests.j2", problem=problem, min_tests=min_tests, max_tests=max_tests)
-    return ChatRequest(messages=(user(prompt),), n=1, temperature=0.2, max_tokens=1536, seed=seed, tag="tests")
+    return ChatRequest(
+        messages=(user(prompt),), n=1, temperature=0.2, max_tokens=1536, seed=seed, tag="tests"
+    )
 
 
 def parse_tests(completion: Completion, problem: Problem) -> TestSuite | Rejection:
@@ -43,14 +47,20 @@ def parse_tests(completion: Completion, problem: Problem) -> TestSuite | Rejecti
         return Rejection(reason="tests_unparseable", detail="no Python block with asserts")
     split = split_tests(extracted.code, problem.entry_point)
     if split is None:
-        return Rejection(reason="tests_unparseable", detail=syntax_error(extracted.code) or "does not parse")
+        return Rejection(
+            reason="tests_unparseable", detail=syntax_error(extracted.code) or "does not parse"
+        )
     setup, cases, dropped = split
     if not cases and not dropped:
-        return Rejection(reason="tests_unparseable", detail="no assert statements or test functions")
+        return Rejection(
+            reason="tests_unparseable", detail="no assert statements or test functions"
+        )
     return TestSuite(problem_id=problem.id, setup=setup, cases=tuple(cases), dropped=tuple(dropped))
 
 
-def split_tests(code: str, entry_point: str | None) -> tuple[str, list[TestCase], list[DroppedTest]] | None:
+def split_tests(
+    code: str, entry_point: str | None
+) -> tuple[str, list[TestCase], list[DroppedTest]] | None:
     """Setup source, test cases and cases dropped for not calling `entry_point` (None: keep all).
 
     Returns None when the code does not parse.
@@ -70,7 +80,9 @@ def split_tests(code: str, entry_point: str | None) -> tuple[str, list[TestCase]
                 cases.append(case)
             else:
                 dropped.append(DroppedTest(test=case, reason="no_entry_point"))
-        elif entry_point is None or not _defines(node, entry_point):  # tests never redefine the solution
+        elif entry_point is None or not _defines(
+            node, entry_point
+        ):  # tests never redefine the solution
             setup.append(source)
     return "\n".join(setup), cases, dropped
 
@@ -94,7 +106,9 @@ def drop_vacuous(
         )
     vacuous = {o.name for o in run.outcomes if o.passed}
     kept = tuple(c for c in suite.cases if c.name not in vacuous)
-    dropped = suite.dropped + tuple(DroppedTest(test=c, reason="vacuous") for c in suite.cases if c.name in vacuous)
+    dropped = suite.dropped + tuple(
+        DroppedTest(test=c, reason="vacuous") for c in suite.cases if c.name in vacuous
+    )
     suite = suite.model_copy(update={"cases": kept, "dropped": dropped})
     if len(kept) < min_tests:
         return _too_few(suite, min_tests)
@@ -111,7 +125,9 @@ def _too_few(suite: TestSuite, min_tests: int) -> Rejection:
     )
 
 
-def apply_agreement_rule(suite: TestSuite, runs: Sequence[TestRun], min_tests: int) -> TestSuite | Rejection:
+def apply_agreement_rule(
+    suite: TestSuite, runs: Sequence[TestRun], min_tests: int
+) -> TestSuite | Rejection:
     """Drop the cases no first-round sample passes, when enough samples reached the tests.
 
     Applied only when at least two samples ran the tests to a report; otherwise one wrong
@@ -120,15 +136,23 @@ def apply_agreement_rule(suite: TestSuite, runs: Sequence[TestRun], min_tests: i
     reported = [run for run in runs if run.reported]
     if len(reported) < 2:
         return suite.model_copy(
-            update={"rule": f"{AGREEMENT_RULE}: not applied, {len(reported)} sample(s) reached the tests"}
+            update={
+                "rule": f"{AGREEMENT_RULE}: not applied, {len(reported)} sample(s) reached the tests"
+            }
         )
     confirmed = {o.name for run in reported for o in run.outcomes if o.passed}
     if not confirmed:  # every sample failed everything: the solutions are suspect, not the tests
-        return suite.model_copy(update={"rule": f"{AGREEMENT_RULE}: not applied, no sample passed any test"})
+        return suite.model_copy(
+            update={"rule": f"{AGREEMENT_RULE}: not applied, no sample passed any test"}
+        )
     kept = tuple(c for c in suite.cases if c.name in confirmed)
-    unconfirmed = tuple(DroppedTest(test=c, reason="unconfirmed") for c in suite.cases if c.name not in confirmed)
+    unconfirmed = tuple(
+        DroppedTest(test=c, reason="unconfirmed") for c in suite.cases if c.name not in confirmed
+    )
     rule = f"{AGREEMENT_RULE}: {len(kept)} kept, {len(unconfirmed)} dropped over {len(reported)} samples"
-    updated = suite.model_copy(update={"cases": kept, "dropped": suite.dropped + unconfirmed, "rule": rule})
+    updated = suite.model_copy(
+        update={"cases": kept, "dropped": suite.dropped + unconfirmed, "rule": rule}
+    )
     if len(kept) < min_tests:
         return Rejection(reason="tests_unconfirmed", detail=rule)
     return updated
@@ -137,7 +161,9 @@ def apply_agreement_rule(suite: TestSuite, runs: Sequence[TestRun], min_tests: i
 def _is_case(node: ast.stmt) -> bool:
     if isinstance(node, ast.Assert):
         return True
-    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
+        "test"
+    )
 
 
 def _references(node: ast.AST, name: str) -> bool:
@@ -145,4 +171,7 @@ def _references(node: ast.AST, name: str) -> bool:
 
 
 def _defines(node: ast.stmt, name: str) -> bool:
-    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name
+    return (
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.name == name
+    )

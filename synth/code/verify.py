@@ -26,7 +26,9 @@ def verify_samples(
     """One verdict per sample, in order, with the test run behind it when the tests ran."""
     codes = [s.code for s in samples if s.code is not None]
     reports = iter(check_batch(codes, lint))
-    static: list[StaticReport | None] = [next(reports) if s.code is not None else None for s in samples]
+    static: list[StaticReport | None] = [
+        next(reports) if s.code is not None else None for s in samples
+    ]
 
     def check(index: int) -> tuple[Verdict, TestRun | None]:
         sample, report = samples[index], static[index]
@@ -44,36 +46,80 @@ def verify_samples(
 def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict | None:
     vid = stable_id("verdict", sample.id)
     if sample.finish_reason == "length":
-        return Verdict(id=vid, passed=False, stage="extract", reason="truncated",
-                       detail="the completion was cut off at max_tokens")
+        return Verdict(
+            id=vid,
+            passed=False,
+            stage="extract",
+            reason="truncated",
+            detail="the completion was cut off at max_tokens",
+        )
     if sample.finish_reason == "error":
-        return Verdict(id=vid, passed=False, stage="extract", reason="engine_error", detail=sample.text[-500:])
+        return Verdict(
+            id=vid, passed=False, stage="extract", reason="engine_error", detail=sample.text[-500:]
+        )
     if sample.code is None or report is None:
-        return Verdict(id=vid, passed=False, stage="extract", reason="no_code",
-                       detail="no Python code block in the answer")
+        return Verdict(
+            id=vid,
+            passed=False,
+            stage="extract",
+            reason="no_code",
+            detail="no Python code block in the answer",
+        )
     if report.syntax_error:
-        return Verdict(id=vid, passed=False, stage="parse", reason="syntax", detail=report.syntax_error)
+        return Verdict(
+            id=vid, passed=False, stage="parse", reason="syntax", detail=report.syntax_error
+        )
     if report.errors:
-        return Verdict(id=vid, passed=False, stage="lint", reason="lint",
-                       detail=f"{len(report.errors)} lint error(s)", lint=report.errors + report.warnings)
+        return Verdict(
+            id=vid,
+            passed=False,
+            stage="lint",
+            reason="lint",
+            detail=f"{len(report.errors)} lint error(s)",
+            lint=report.errors + report.warnings,
+        )
     return None
 
 
-def verdict_from_run(sample: Sample, suite: TestSuite, run: TestRun, report: StaticReport | None) -> Verdict:
+def verdict_from_run(
+    sample: Sample, suite: TestSuite, run: TestRun, report: StaticReport | None
+) -> Verdict:
     """Judge a sample from a test run, counting only the cases still in `suite`."""
     kept = {c.name for c in suite.cases}
     outcomes = tuple(o for o in run.outcomes if o.name in kept)
     failed = [o for o in outcomes if not o.passed]
     warnings = report.warnings if report else ()
-    evidence = {"id": stable_id("verdict", sample.id, sorted(kept)), "lint": warnings, "tests": outcomes,
-                "execution": run.execution}
+    evidence = {
+        "id": stable_id("verdict", sample.id, sorted(kept)),
+        "lint": warnings,
+        "tests": outcomes,
+        "execution": run.execution,
+    }
     if not run.reported:
         reason = run.execution.status if run.execution.status != "ok" else "no_report"
-        return Verdict(passed=False, stage="tests", reason=reason,
-                       detail=outcomes[0].error if outcomes else run.execution.status, **evidence)
+        return Verdict(
+            passed=False,
+            stage="tests",
+            reason=reason,
+            detail=outcomes[0].error if outcomes else run.execution.status,
+            **evidence,
+        )
     if not outcomes:
-        return Verdict(passed=False, stage="tests", reason="no_tests", detail="no tests left to run", **evidence)
+        return Verdict(
+            passed=False,
+            stage="tests",
+            reason="no_tests",
+            detail="no tests left to run",
+            **evidence,
+        )
     if failed:
-        return Verdict(passed=False, stage="tests", reason="tests_failed",
-                       detail=f"{len(failed)} of {len(outcomes)} tests failed", **evidence)
-    return Verdict(passed=True, stage="ok", reason="passed", detail=f"{len(outcomes)} tests passed", **evidence)
+        return Verdict(
+            passed=False,
+            stage="tests",
+            reason="tests_failed",
+            detail=f"{len(failed)} of {len(outcomes)} tests failed",
+            **evidence,
+        )
+    return Verdict(
+        passed=True, stage="ok", reason="passed", detail=f"{len(outcomes)} tests passed", **evidence
+    )

@@ -33,7 +33,9 @@ class ChatRequest(Frozen):
     max_tokens: int = Field(1024, ge=1)
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    tag: str = Field("", description="which step asked (problem, tests, solution, repair); never sent")
+    tag: str = Field(
+        "", description="which step asked (problem, tests, solution, repair); never sent"
+    )
 
     def key(self) -> str:
         """What the replay engine looks completions up by: the conversation alone."""

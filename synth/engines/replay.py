@@ -42,7 +42,9 @@ class ReplayEngine:
                         f"(key {key}, {len(found)} of {request.n} recorded); first message: {first!r}",
                         "record it with --record, or run with a live engine",
                     )
-                missing = Completion(text="", finish_reason="error", error=f"not recorded (key {key})")
+                missing = Completion(
+                    text="", finish_reason="error", error=f"not recorded (key {key})"
+                )
                 found = found + [missing] * (request.n - len(found))
             results.append(found)
         return results
@@ -87,11 +89,13 @@ class RecordingEngine:
     def chat(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
         results = self.inner.chat(requests)
         lines = [
-            json.dumps({
-                "key": request.key(),
-                "messages": [m.model_dump() for m in request.messages],
-                "completions": [c.model_dump() for c in completions],
-            })
+            json.dumps(
+                {
+                    "key": request.key(),
+                    "messages": [m.model_dump() for m in request.messages],
+                    "completions": [c.model_dump() for c in completions],
+                }
+            )
             for request, completions in zip(requests, results, strict=True)
         ]
         with self._lock, self.path.open("a", encoding="utf-8") as handle:

@@ -28,8 +28,12 @@ class ScriptedEngine:
             for index in range(request.n):
                 answer = self.respond(request, index)
                 if isinstance(answer, str):
-                    answer = Completion(text=answer, finish_reason="stop", prompt_tokens=prompt_tokens,
-                                        completion_tokens=len(answer.split()))
+                    answer = Completion(
+                        text=answer,
+                        finish_reason="stop",
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=len(answer.split()),
+                    )
                 completions.append(answer)
             results.append(completions)
         return results

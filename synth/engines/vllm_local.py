@@ -30,7 +30,9 @@ class VLLMConfig(Frozen):
     model: str = Field(description="a local checkpoint directory or a hub id")
     dtype: str = "auto"
     max_model_len: int = Field(4096, ge=64)
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="None: 0.9 on GPU, 0.3 on CPU")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="None: 0.9 on GPU, 0.3 on CPU"
+    )
     tensor_parallel_size: int = Field(1, ge=1)
     seed: int = 0
     enforce_eager: bool = False
@@ -45,7 +47,9 @@ class VLLMEngine:
         import vllm  # here, not at module import: loading vLLM takes seconds
 
         self.on_cpu = _on_cpu()
-        utilization = config.gpu_memory_utilization or (CPU_MEMORY_UTILIZATION if self.on_cpu else 0.9)
+        utilization = config.gpu_memory_utilization or (
+            CPU_MEMORY_UTILIZATION if self.on_cpu else 0.9
+        )
         options = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
         self.llm = vllm.LLM(
             model=config.model,
@@ -84,8 +88,12 @@ class VLLMEngine:
         for index, request in enumerate(requests):
             length = self.prompt_tokens(request)
             if length >= self.config.max_model_len:
-                error = f"prompt of {length} tokens exceeds max_model_len {self.config.max_model_len}"
-                results[index] = [Completion(text="", finish_reason="error", prompt_tokens=length, error=error)] * request.n
+                error = (
+                    f"prompt of {length} tokens exceeds max_model_len {self.config.max_model_len}"
+                )
+                results[index] = [
+                    Completion(text="", finish_reason="error", prompt_tokens=length, error=error)
+                ] * request.n
             else:
                 runnable.append(index)
         if runnable:
@@ -112,7 +120,9 @@ class VLLMEngine:
         if llm is None:
             return
         engine = getattr(llm, "llm_engine", None)
-        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(
+            getattr(engine, "engine_core", None), "shutdown", None
+        )
         if callable(shutdown):
             shutdown()
         self.llm = None

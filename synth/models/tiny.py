@@ -20,8 +20,14 @@ from pathlib import Path
 
 MARKER = "synth-tiny.json"
 VOCAB_SIZE = 2048
-SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                  "<|eot_id|>", "<|pad|>"]
+SPECIAL_TOKENS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|pad|>",
+]
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] }}<|eot_id|>"
@@ -36,8 +42,22 @@ ARCHITECTURE = {
     "max_position_embeddings": 4096,
 }
 # Standard-library modules whose source trains the tokenizer: Python text, always on disk.
-CORPUS_MODULES = ("argparse", "collections", "dataclasses", "fractions", "heapq", "json", "random",
-                  "statistics", "string", "textwrap", "bisect", "datetime", "functools", "itertools")
+CORPUS_MODULES = (
+    "argparse",
+    "collections",
+    "dataclasses",
+    "fractions",
+    "heapq",
+    "json",
+    "random",
+    "statistics",
+    "string",
+    "textwrap",
+    "bisect",
+    "datetime",
+    "functools",
+    "itertools",
+)
 
 
 def default_tiny_model_dir() -> Path:
@@ -68,7 +88,12 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
 
 def _build(directory: Path, seed: int) -> None:
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        GenerationConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=_train_tokenizer(),
@@ -90,9 +115,14 @@ def _build(directory: Path, seed: int) -> None:
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(directory, safe_serialization=True)
-    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                     pad_token_id=tokenizer.pad_token_id).save_pretrained(directory)
-    (directory / MARKER).write_text(json.dumps({"seed": seed, "vocab_size": len(tokenizer), **ARCHITECTURE}))
+    GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    ).save_pretrained(directory)
+    (directory / MARKER).write_text(
+        json.dumps({"seed": seed, "vocab_size": len(tokenizer), **ARCHITECTURE})
+    )
 
 
 def _train_tokenizer():

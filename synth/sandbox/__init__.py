@@ -29,7 +29,9 @@ LANGUAGES = {"python": Language(name="python", filename="main.py", command=("pyt
 
 def get_sandbox(kind: str = "bubblewrap", **options: object) -> Sandbox:
     if kind not in BACKENDS:
-        raise SynthError("--sandbox", f"unknown backend {kind!r}", f"choose one of: {', '.join(BACKENDS)}")
+        raise SynthError(
+            "--sandbox", f"unknown backend {kind!r}", f"choose one of: {', '.join(BACKENDS)}"
+        )
     module, _, cls = BACKENDS[kind].partition(":")
     return getattr(importlib.import_module(module), cls)(**options)
 
@@ -37,7 +39,9 @@ def get_sandbox(kind: str = "bubblewrap", **options: object) -> Sandbox:
 def run_file(sandbox: Sandbox, language: str, path: Path, limits: Limits) -> ExecResult:
     """Run one source file as the language's main program."""
     if language not in LANGUAGES:
-        raise SynthError("--language", f"unknown language {language!r}", f"choose one of: {', '.join(LANGUAGES)}")
+        raise SynthError(
+            "--language", f"unknown language {language!r}", f"choose one of: {', '.join(LANGUAGES)}"
+        )
     spec = LANGUAGES[language]
     try:
         source = path.read_text(encoding="utf-8")
@@ -49,7 +53,9 @@ def run_file(sandbox: Sandbox, language: str, path: Path, limits: Limits) -> Exe
 def bubblewrap_works() -> tuple[bool, str]:
     """Whether a trivial program runs in bubblewrap here, and what went wrong if not."""
     try:
-        result = get_sandbox("bubblewrap").run({"main.py": "print(42)"}, ["python3", "main.py"], Limits(timeout_s=10))
+        result = get_sandbox("bubblewrap").run(
+            {"main.py": "print(42)"}, ["python3", "main.py"], Limits(timeout_s=10)
+        )
     except SynthError as exc:
         return False, str(exc)
     return result.status == "ok" and result.stdout == "42\n", result.stderr

@@ -51,7 +51,9 @@ class BubblewrapSandbox:
         self.bwrap = bwrap or shutil.which("bwrap")
         self.prlimit = prlimit or shutil.which("prlimit")
         if not self.bwrap:
-            raise SynthError("sandbox", "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap")
+            raise SynthError(
+                "sandbox", "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap"
+            )
         if not self.prlimit:
             raise SynthError("sandbox", "prlimit is not installed", "apt-get install util-linux")
         self.uid, self.gid = _sandbox_user()
@@ -100,29 +102,59 @@ class BubblewrapSandbox:
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
-            "--cap-drop", "ALL",
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/sbin", "/sbin",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--tmpfs", "/tmp",
-            "--bind", str(host_dir), WORKDIR,
-            "--remount-ro", "/",  # the sandbox's own root: nothing but the mounts above is writable
-            "--chdir", WORKDIR,
+            "--cap-drop",
+            "ALL",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(host_dir),
+            WORKDIR,
+            "--remount-ro",
+            "/",  # the sandbox's own root: nothing but the mounts above is writable
+            "--chdir",
+            WORKDIR,
             "--clearenv",
-            "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-            "--setenv", "HOME", WORKDIR,
-            "--setenv", "LANG", "C.UTF-8",
-            "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
-            "--setenv", "PYTHONHASHSEED", "0",
+            "--setenv",
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin",
+            "--setenv",
+            "HOME",
+            WORKDIR,
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--setenv",
+            "PYTHONDONTWRITEBYTECODE",
+            "1",
+            "--setenv",
+            "PYTHONHASHSEED",
+            "0",
             "--",
             *command,
         ]
 
-    def _execute(self, host_dir: Path, command: Sequence[str], limits: Limits, stdin: str) -> ExecResult:
+    def _execute(
+        self, host_dir: Path, command: Sequence[str], limits: Limits, stdin: str
+    ) -> ExecResult:
         started = time.monotonic()
         user = {} if self.uid is None else {"user": self.uid, "group": self.gid, "extra_groups": []}
         try:
@@ -136,8 +168,13 @@ class BubblewrapSandbox:
                 **user,
             )
         except OSError as exc:
-            return ExecResult(status="error", exit_code=None, stdout="", stderr=f"cannot start bwrap: {exc}",
-                              duration_s=time.monotonic() - started)
+            return ExecResult(
+                status="error",
+                exit_code=None,
+                stdout="",
+                stderr=f"cannot start bwrap: {exc}",
+                duration_s=time.monotonic() - started,
+            )
         capture = _Capture(process, limits.max_output_bytes)
         capture.start(stdin)
         timed_out = False
@@ -155,7 +192,9 @@ class BubblewrapSandbox:
         exit_code = process.returncode if process.returncode is not None else None
         if exit_code is not None and exit_code < 0:  # killed by us: report as the shell would
             exit_code = 128 - exit_code
-        return ExecResult(status=status, exit_code=exit_code, stdout=stdout, stderr=stderr, duration_s=duration)
+        return ExecResult(
+            status=status, exit_code=exit_code, stdout=stdout, stderr=stderr, duration_s=duration
+        )
 
 
 class _Capture:
@@ -208,7 +247,9 @@ class _Capture:
             thread.join()
 
     def text(self) -> tuple[str, str]:
-        return tuple(bytes(self.buffers[n]).decode("utf-8", errors="replace") for n in ("stdout", "stderr"))
+        return tuple(
+            bytes(self.buffers[n]).decode("utf-8", errors="replace") for n in ("stdout", "stderr")
+        )
 
 
 def _kill(process: subprocess.Popen) -> None:

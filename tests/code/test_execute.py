@@ -45,7 +45,9 @@ def test_a_hanging_test_is_stopped_alone(sandbox):
     code = "def double(x):\n    while x == 2:\n        pass\n    return 2 * x\n"
     run = run_tests(sandbox, code, SUITE, Limits(timeout_s=3))
     assert run.reported
-    assert run.outcomes[0].error == "timed out" and run.outcomes[1].passed and run.outcomes[2].passed
+    assert (
+        run.outcomes[0].error == "timed out" and run.outcomes[1].passed and run.outcomes[2].passed
+    )
 
 
 def test_solution_output_cannot_forge_a_report(sandbox):
@@ -69,7 +71,15 @@ def test_exiting_early_fails_every_test_with_the_exit_code(sandbox):
 
 def test_verify_samples_stops_at_the_first_failing_stage_and_feedback_says_why(sandbox):
     def sample(i: int, text: str, code: str | None, finish: str = "stop") -> Sample:
-        return Sample(id=f"s{i}", problem_id="p", trajectory=i, round=1, text=text, code=code, finish_reason=finish)
+        return Sample(
+            id=f"s{i}",
+            problem_id="p",
+            trajectory=i,
+            round=1,
+            text=text,
+            code=code,
+            finish_reason=finish,
+        )
 
     samples = [
         sample(0, "", "def double(x):\n    return 2 * x\n"),
@@ -82,8 +92,12 @@ def test_verify_samples_stops_at_the_first_failing_stage_and_feedback_says_why(s
     results = verify_samples(samples, {"p": SUITE}, sandbox, LIMITS)
     verdicts = [v for v, _ in results]
     assert [(v.stage, v.reason) for v in verdicts] == [
-        ("ok", "passed"), ("extract", "truncated"), ("extract", "no_code"),
-        ("parse", "syntax"), ("lint", "lint"), ("tests", "tests_failed"),
+        ("ok", "passed"),
+        ("extract", "truncated"),
+        ("extract", "no_code"),
+        ("parse", "syntax"),
+        ("lint", "lint"),
+        ("tests", "tests_failed"),
     ]
     assert verdicts[0].passed and not any(v.passed for v in verdicts[1:])
     assert "cut off" in feedback_text(verdicts[1])
@@ -91,4 +105,8 @@ def test_verify_samples_stops_at_the_first_failing_stage_and_feedback_says_why(s
     assert "SyntaxError" in feedback_text(verdicts[3])
     assert "F821" in feedback_text(verdicts[4]) and "line 2" in feedback_text(verdicts[4])
     text = feedback_text(verdicts[5])
-    assert text.startswith("3 of 3 tests fail.") and "assert double(2) == 4" in text and "exit code: 0" in text
+    assert (
+        text.startswith("3 of 3 tests fail.")
+        and "assert double(2) == 4" in text
+        and "exit code: 0" in text
+    )

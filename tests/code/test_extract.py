@@ -23,7 +23,9 @@ def test_the_block_defining_the_entry_point_wins_over_examples_and_output():
 def test_untagged_fence_and_other_language_tags():
     assert extract_code(f"```\n{SOLUTION}```", "add").code == SOLUTION
     assert extract_code(f"```Python3\n{SOLUTION}```", "add").code == SOLUTION
-    assert extract_code("```javascript\nfunction add(a, b) { return a + b }\n```", "add").code is None
+    assert (
+        extract_code("```javascript\nfunction add(a, b) { return a + b }\n```", "add").code is None
+    )
 
 
 def test_unclosed_fence_keeps_what_was_written():
@@ -43,5 +45,7 @@ def test_pure_prose_has_no_code():
 
 def test_tests_join_every_block_with_asserts():
     text = "```python\nimport math\nassert add(1, 2) == 3\n```\nmore:\n```python\nassert add(0, 0) == 0\n```"
-    assert extract_tests(text).code == "import math\nassert add(1, 2) == 3\n\nassert add(0, 0) == 0\n"
+    assert (
+        extract_tests(text).code == "import math\nassert add(1, 2) == 3\n\nassert add(0, 0) == 0\n"
+    )
     assert extract_tests("```python\nx = 1\n```").code is None

@@ -16,7 +16,9 @@ def test_each_code_gets_its_own_report_in_order():
     assert not undefined.passed
     assert [(m.code, m.line) for m in undefined.errors] == [("F821", 2)]
     assert "y" in undefined.errors[0].message
-    assert unused.passed and [m.code for m in unused.warnings] == ["F401"]  # a warning, not a failure
+    assert unused.passed and [m.code for m in unused.warnings] == [
+        "F401"
+    ]  # a warning, not a failure
     assert syntax.syntax_error and "line 1" in syntax.syntax_error and not syntax.passed
     assert [m.code for m in mutable.errors] == ["B006"]
 

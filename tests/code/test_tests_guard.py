@@ -8,8 +8,14 @@ from synth.engines.base import Completion
 from synth.records import ExecResult, Problem, Rejection, TestOutcome, TestSuite
 from synth.sandbox.base import Limits
 
-PROBLEM = Problem(id="p", slot=0, concept_ids=("c",), statement="Square a number.",
-                  signature="def square(x: int) -> int:", entry_point="square")
+PROBLEM = Problem(
+    id="p",
+    slot=0,
+    concept_ids=("c",),
+    statement="Square a number.",
+    signature="def square(x: int) -> int:",
+    entry_point="square",
+)
 
 
 def suite_of(text: str) -> TestSuite | Rejection:
@@ -45,7 +51,9 @@ def test_unusable_tests_are_rejected(text, reason):
 
 
 def test_truncated_tests_are_rejected():
-    rejected = parse_tests(Completion(text="```python\nassert square(2) == 4", finish_reason="length"), PROBLEM)
+    rejected = parse_tests(
+        Completion(text="```python\nassert square(2) == 4", finish_reason="length"), PROBLEM
+    )
     assert rejected.reason == "tests_truncated"
 
 
@@ -75,9 +83,13 @@ def _run(passed: dict[str, bool], reported: bool = True) -> TestRun:
 
 
 def test_agreement_rule_drops_what_no_sample_passes():
-    suite = suite_of("```python\n" + "\n".join(f"assert square({i}) == {i * i}" for i in range(4)) + "\n```")
-    runs = [_run({"t1": True, "t2": False, "t3": True, "t4": False}),
-            _run({"t1": True, "t2": True, "t3": False, "t4": False})]
+    suite = suite_of(
+        "```python\n" + "\n".join(f"assert square({i}) == {i * i}" for i in range(4)) + "\n```"
+    )
+    runs = [
+        _run({"t1": True, "t2": False, "t3": True, "t4": False}),
+        _run({"t1": True, "t2": True, "t3": False, "t4": False}),
+    ]
     kept = apply_agreement_rule(suite, runs, min_tests=2)
     assert [c.name for c in kept.cases] == ["t1", "t2", "t3"]
     assert [d.test.name for d in kept.dropped if d.reason == "unconfirmed"] == ["t4"]

@@ -30,8 +30,9 @@ def test_the_chat_template_is_applied(vllm_engine, tiny_model):
     messages = (system("You write Python."), user("def f(x):"))
     result = vllm_engine.chat([ChatRequest(messages=messages, max_tokens=4)])[0][0]
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    ids = tokenizer.apply_chat_template([m.model_dump() for m in messages], add_generation_prompt=True,
-                                        tokenize=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=True
+    )["input_ids"]
     assert result.prompt_tokens == len(ids)
     assert tokenizer.decode(ids).endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
 
@@ -42,16 +43,22 @@ def test_token_accounting_and_the_length_finish_reason(vllm_engine):
         assert 1 <= completion.completion_tokens <= 7
         if completion.finish_reason == "length":
             assert completion.completion_tokens == 7
-    assert any(c.finish_reason == "length" for c in results)  # a random model rarely stops in 7 tokens
+    assert any(
+        c.finish_reason == "length" for c in results
+    )  # a random model rarely stops in 7 tokens
 
 
 def test_same_seed_same_output_different_seed_differs(vllm_engine):
     def sample(seed: int) -> list[str]:
-        return [c.text for c in vllm_engine.chat([request("go", n=2, seed=seed, temperature=1.0)])[0]]
+        return [
+            c.text for c in vllm_engine.chat([request("go", n=2, seed=seed, temperature=1.0)])[0]
+        ]
 
     assert sample(5) == sample(5)
     assert sample(5) != sample(6)
-    greedy = [vllm_engine.chat([request("go", temperature=0.0, seed=None)])[0][0].text for _ in range(2)]
+    greedy = [
+        vllm_engine.chat([request("go", temperature=0.0, seed=None)])[0][0].text for _ in range(2)
+    ]
     assert greedy[0] == greedy[1]
 
 

@@ -44,13 +44,17 @@ def test_sleeping_past_the_wall_limit_times_out(sandbox):
 
 
 def test_busy_threads_hit_the_cpu_limit(sandbox):
-    code = "import threading\ndef spin():\n    while True: pass\n" \
-           "for _ in range(4): threading.Thread(target=spin).start()\n"
+    code = (
+        "import threading\ndef spin():\n    while True: pass\n"
+        "for _ in range(4): threading.Thread(target=spin).start()\n"
+    )
     result = run(sandbox, code, Limits(timeout_s=3, cpu_s=1))
     assert result.status == "timeout"
 
 
-@pytest.mark.parametrize("code", ["x = bytearray(2 * 1024 ** 3)", "x = []\nwhile True:\n    x.append(' ' * 10 ** 6)"])
+@pytest.mark.parametrize(
+    "code", ["x = bytearray(2 * 1024 ** 3)", "x = []\nwhile True:\n    x.append(' ' * 10 ** 6)"]
+)
 def test_memory_bombs_hit_the_memory_limit(sandbox, code):
     result = run(sandbox, code, Limits(timeout_s=10, memory_mb=256))
     assert result.status == "memory", result
@@ -95,13 +99,21 @@ def test_system_is_read_only_and_work_dir_and_tmp_are_writable(sandbox):
         "    try:\n        open(path, 'w').write('x')\n        print('wrote', path)\n"
         "    except OSError:\n        print('denied', path)\n"
     )
-    assert run(sandbox, code).stdout.split("\n")[:4] == ["denied /usr/evil", "denied /evil", "wrote /work/ok",
-                                                          "wrote /tmp/ok"]
+    assert run(sandbox, code).stdout.split("\n")[:4] == [
+        "denied /usr/evil",
+        "denied /evil",
+        "wrote /work/ok",
+        "wrote /tmp/ok",
+    ]
     assert not os.path.exists("/usr/evil")
 
 
 def test_file_size_limit(sandbox):
-    result = run(sandbox, "open('big', 'wb').write(b'x' * (3 * 1024 * 1024))", Limits(timeout_s=5, max_file_mb=1))
+    result = run(
+        sandbox,
+        "open('big', 'wb').write(b'x' * (3 * 1024 * 1024))",
+        Limits(timeout_s=5, max_file_mb=1),
+    )
     assert result.status == "failed" and "File too large" in result.stderr
 
 
@@ -124,7 +136,9 @@ def test_host_files_and_environment_are_invisible(sandbox, tmp_path, monkeypatch
 def test_background_process_does_not_outlive_the_run(sandbox):
     code = "import subprocess\nsubprocess.Popen(['sleep', '321'], start_new_session=True)\nprint('left')"
     assert run(sandbox, code).stdout == "left\n"
-    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "321"]]
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "321"]
+    ]
     assert leftovers == []
 
 
