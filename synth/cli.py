@@ -200,17 +200,12 @@ def generate(
 
     Interrupted runs resume: run the same command again and the slots already stored are skipped.
     """
+    from synth.pipeline import RunConfig
     from synth.run import GenerateOptions, run_generate
+    from synth.sandbox.base import Limits
 
     _configure_logging(verbose)
-    options = GenerateOptions(
-        out=out,
-        taxonomy=taxonomy,
-        model=model,
-        engine=engine.value,
-        base_url=base_url,
-        replay=replay,
-        record=record,
+    run = RunConfig(
         problems=problems,
         samples=samples,
         max_rounds=max_rounds,
@@ -220,9 +215,18 @@ def generate(
         max_tokens=max_tokens,
         min_tests=min_tests,
         rare_boost=rare_boost,
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
+        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
         verify_workers=verify_workers,
+    )
+    options = GenerateOptions(
+        out=out,
+        run=run,
+        taxonomy=taxonomy,
+        model=model,
+        engine=engine.value,
+        base_url=base_url,
+        replay=replay,
+        record=record,
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
     )

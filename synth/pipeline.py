@@ -37,6 +37,7 @@ from synth.records import (
     Record,
     Rejection,
     Sample,
+    SkillCombo,
     TestSuite,
     Trajectory,
     Verdict,
@@ -258,74 +259,75 @@ class Pipeline:
     # --- one batch through every step ------------------------------------------------
 
     def _batch(self, slots: list[int]) -> BatchSteps:
-        config = self.config
-        combos = {slot: sample_combo(self.taxonomy, slot, self.sampler) for slot in slots}
-        records: dict[int, Record] = {}
+        batch = _Batch(
+            slots=slots,
+            combos={slot: sample_combo(self.taxonomy, slot, self.sampler) for slot in slots},
+            seed=self.config.seed,
+            model=self.engine.name,
+        )
+        problems = yield from self._problems(batch)
+        suites = yield from self._tests(batch, problems)
+        histories = yield from self._solutions(batch, problems, suites)
+        yield from self._corrections(problems, suites, histories)
+        return batch.finish(problems, suites, histories, self.config.samples)
 
-        def reject(slot: int, stage: str, why: Rejection, **evidence: Any) -> None:
-            records[slot] = Record(
-                id=record_id(config.seed, slot),
-                slot=slot,
-                status="rejected",
-                rejected_at=stage,
-                concept_ids=tuple(combos[slot].concept_ids),
-                rejection=why.reason,
-                rejection_detail=why.detail,
-                model=self.engine.name,
-                seed=config.seed,
-                **evidence,
-            )
-
-        # Step 1: problems.
+    def _problems(self, batch: _Batch) -> Generator[Generate, Any, dict[int, Problem]]:
+        """Step 1: one problem per slot; unparseable ones and near copies are rejected."""
         answers = yield Generate(
-            [problem_request(combos[s], seed=self._seed(s, "problem")) for s in slots]
+            [problem_request(batch.combos[s], seed=self._seed(s, "problem")) for s in batch.slots]
         )
         problems: dict[int, Problem] = {}
-        for slot, completions in zip(slots, answers, strict=True):
-            parsed = parse_problem(completions[0], combos[slot], problem_id(config.seed, slot))
+        for slot, completions in zip(batch.slots, answers, strict=True):
+            parsed = parse_problem(
+                completions[0], batch.combos[slot], problem_id(self.config.seed, slot)
+            )
             if isinstance(parsed, Rejection):
-                reject(slot, "problem", parsed)
+                batch.reject(slot, "problem", parsed)
                 continue
             near = self.near_copies.near_copy_of(parsed.statement)
             if near is not None:
-                reject(
-                    slot,
-                    "problem",
-                    Rejection(reason="duplicate", detail=f"near copy of problem {near}"),
-                    problem=parsed,
-                )
+                copy = Rejection(reason="duplicate", detail=f"near copy of problem {near}")
+                batch.reject(slot, "problem", copy, problem=parsed)
                 continue
             self.near_copies.add(parsed.id, parsed.statement)
             problems[slot] = parsed
+        return problems
 
-        # Step 2: tests, and the guards against bad tests.
+    def _tests(
+        self, batch: _Batch, problems: dict[int, Problem]
+    ) -> Generator[Generate | Check, Any, dict[int, TestSuite]]:
+        """Step 2: tests in a separate call, then the guards (parse, entry point, stub)."""
         order = list(problems)
         answers = yield Generate(
             [tests_request(problems[s], seed=self._seed(s, "tests")) for s in order]
         )
-        parsed_suites: dict[int, TestSuite] = {}
+        parsed: dict[int, TestSuite] = {}
         for slot, completions in zip(order, answers, strict=True):
             suite = parse_tests(completions[0], problems[slot])
             if isinstance(suite, Rejection):
-                reject(slot, "tests", suite, problem=problems[slot])
+                batch.reject(slot, "tests", suite, problem=problems[slot])
             else:
-                parsed_suites[slot] = suite
+                parsed[slot] = suite
+        limits, min_tests = self.config.limits, self.config.min_tests
         checked = yield Check(
             lambda: {
-                slot: drop_vacuous(
-                    suite, problems[slot], self.sandbox, config.limits, config.min_tests
-                )
-                for slot, suite in parsed_suites.items()
+                slot: drop_vacuous(suite, problems[slot], self.sandbox, limits, min_tests)
+                for slot, suite in parsed.items()
             }
         )
         suites: dict[int, TestSuite] = {}
         for slot, suite in checked.items():
             if isinstance(suite, Rejection):
-                reject(slot, "tests", suite, problem=problems[slot], tests=parsed_suites[slot])
+                batch.reject(slot, "tests", suite, problem=problems[slot], tests=parsed[slot])
             else:
                 suites[slot] = suite
+        return suites
 
-        # Step 3: solutions, n per problem, and their checks.
+    def _solutions(
+        self, batch: _Batch, problems: dict[int, Problem], suites: dict[int, TestSuite]
+    ) -> Generator[Generate | Check, Any, Histories]:
+        """Step 3-5: n samples per problem, checked; then the agreement rule re-judges them."""
+        config = self.config
         order = list(suites)
         answers = yield Generate(
             [
@@ -339,17 +341,14 @@ class Pipeline:
                 for s in order
             ]
         )
-        histories: dict[tuple[int, int], list[Attempt]] = {}
-        first_round: list[tuple[int, Sample]] = []
-        for slot, completions in zip(order, answers, strict=True):
-            for index, completion in enumerate(completions):
-                first_round.append(
-                    (slot, to_sample(completion, problems[slot], trajectory=index, round=1))
-                )
+        first_round = [
+            (slot, to_sample(completion, problems[slot], trajectory=index, round=1))
+            for slot, completions in zip(order, answers, strict=True)
+            for index, completion in enumerate(completions)
+        ]
         self.stats.samples += len(first_round)
         results = yield Check(lambda: self._verify([s for _, s in first_round], suites))
 
-        # The agreement rule over the first round, then the first-round verdicts re-judged.
         runs_by_slot: dict[int, list[TestRun]] = {}
         for (slot, _), (_, run) in zip(first_round, results, strict=True):
             if run is not None:
@@ -363,31 +362,38 @@ class Pipeline:
                 unconfirmed[slot] = outcome
             else:
                 suites[slot] = outcome
+
+        histories: Histories = {}
         for (slot, sample), (verdict, run) in zip(first_round, results, strict=True):
-            if run is not None and slot not in unconfirmed:
-                verdict = verdict_from_run(sample, suites[slot], run, None).model_copy(
-                    update={"lint": verdict.lint}
-                )
+            if run is not None and slot not in unconfirmed:  # judged again on the kept tests
+                rejudged = verdict_from_run(sample, suites[slot], run, None)
+                verdict = rejudged.model_copy(update={"lint": verdict.lint})
             histories[(slot, sample.trajectory)] = [Attempt(sample=sample, verdict=verdict)]
         for slot, why in unconfirmed.items():
-            reject(
+            trajectories = _trajectories(slot, histories, config.samples)
+            batch.reject(
                 slot,
                 "tests",
                 why,
                 problem=problems[slot],
                 tests=suites[slot],
-                trajectories=self._trajectories(slot, histories),
+                trajectories=trajectories,
             )
-            for t in range(config.samples):
-                histories.pop((slot, t), None)
+            for index in range(config.samples):
+                histories.pop((slot, index), None)
+        return histories
 
-        # Step 6: self-correction rounds for the trajectories that failed.
+    def _corrections(
+        self, problems: dict[int, Problem], suites: dict[int, TestSuite], histories: Histories
+    ) -> Generator[Generate | Check, Any, None]:
+        """Step 6: failed trajectories go back with their feedback, up to max_rounds attempts."""
+        config = self.config
         for round_number in range(2, config.max_rounds + 1):
             failing = [
                 key for key, attempts in histories.items() if not attempts[-1].verdict.passed
             ]
             if not failing:
-                break
+                return
             answers = yield Generate(
                 [
                     repair_request(
@@ -410,35 +416,6 @@ class Pipeline:
             for key, sample, (verdict, _) in zip(failing, repaired, results, strict=True):
                 histories[key].append(Attempt(sample=sample, verdict=verdict))
 
-        for slot in order:
-            if slot in records:
-                continue
-            trajectories = self._trajectories(slot, histories)
-            verified = any(t.verified for t in trajectories)
-            records[slot] = Record(
-                id=record_id(config.seed, slot),
-                slot=slot,
-                status="verified" if verified else "rejected",
-                concept_ids=tuple(combos[slot].concept_ids),
-                rejected_at=None if verified else "solution",
-                rejection=None if verified else "no_verified_solution",
-                problem=problems[slot],
-                tests=suites[slot],
-                trajectories=trajectories,
-                model=self.engine.name,
-                seed=config.seed,
-            )
-        return [records[slot] for slot in slots]
-
-    def _trajectories(
-        self, slot: int, histories: dict[tuple[int, int], list[Attempt]]
-    ) -> tuple[Trajectory, ...]:
-        return tuple(
-            Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
-            for t in range(self.config.samples)
-            if (slot, t) in histories
-        )
-
     def _verify(
         self, samples: list[Sample], suites: dict[int, TestSuite]
     ) -> list[tuple[Verdict, TestRun | None]]:
@@ -451,3 +428,67 @@ class Pipeline:
             self.config.lint,
             self.config.verify_workers,
         )
+
+
+Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
+
+
+def _trajectories(slot: int, histories: Histories, samples: int) -> tuple[Trajectory, ...]:
+    return tuple(
+        Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
+        for t in range(samples)
+        if (slot, t) in histories
+    )
+
+
+@dataclass
+class _Batch:
+    """The slots of one batch and the records decided so far (rejections come early)."""
+
+    slots: list[int]
+    combos: dict[int, SkillCombo]
+    seed: int
+    model: str
+    records: dict[int, Record] = field(default_factory=dict)
+
+    def reject(self, slot: int, stage: str, why: Rejection, **evidence: Any) -> None:
+        self.records[slot] = Record(
+            id=record_id(self.seed, slot),
+            slot=slot,
+            status="rejected",
+            rejected_at=stage,
+            concept_ids=tuple(self.combos[slot].concept_ids),
+            rejection=why.reason,
+            rejection_detail=why.detail,
+            model=self.model,
+            seed=self.seed,
+            **evidence,
+        )
+
+    def finish(
+        self,
+        problems: dict[int, Problem],
+        suites: dict[int, TestSuite],
+        histories: Histories,
+        samples: int,
+    ) -> list[Record]:
+        """A record for every slot: the rejections, then verified-or-not for the rest."""
+        for slot in suites:
+            if slot in self.records:
+                continue
+            trajectories = _trajectories(slot, histories, samples)
+            verified = any(t.verified for t in trajectories)
+            self.records[slot] = Record(
+                id=record_id(self.seed, slot),
+                slot=slot,
+                status="verified" if verified else "rejected",
+                concept_ids=tuple(self.combos[slot].concept_ids),
+                rejected_at=None if verified else "solution",
+                rejection=None if verified else "no_verified_solution",
+                problem=problems[slot],
+                tests=suites[slot],
+                trajectories=trajectories,
+                model=self.model,
+                seed=self.seed,
+            )
+        return [self.records[slot] for slot in self.slots]

@@ -7,7 +7,7 @@ model load.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -18,49 +18,24 @@ from synth.engines.base import Engine
 from synth.errors import SynthError
 from synth.pipeline import Pipeline, RunConfig, Stats
 from synth.sandbox import get_sandbox
-from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
 
 
 @dataclass(frozen=True)
 class GenerateOptions:
+    """Where a run writes, what it reads and which engine answers; `run` holds the data knobs."""
+
     out: Path
+    run: RunConfig = field(default_factory=RunConfig)
     taxonomy: Path | None = None
     model: str = "tiny"
     engine: str = "vllm"
     base_url: str = "http://127.0.0.1:8000/v1"
     replay: Path | None = None
     record: Path | None = None
-    problems: int = 8
-    samples: int = 4
-    max_rounds: int = 3
-    seed: int = 0
-    batch_size: int = 16
-    temperature: float = 0.8
-    max_tokens: int = 1024
-    min_tests: int = 3
-    rare_boost: float = 0.0
-    timeout_s: float = 10.0
-    memory_mb: int = 1024
-    verify_workers: int = 2
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
-
-    def run_config(self) -> RunConfig:
-        return RunConfig(
-            problems=self.problems,
-            samples=self.samples,
-            max_rounds=self.max_rounds,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            min_tests=self.min_tests,
-            rare_boost=self.rare_boost,
-            limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
-            verify_workers=self.verify_workers,
-        )
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -89,7 +64,7 @@ def open_engine(options: GenerateOptions) -> Engine:
         engine = VLLMEngine(
             VLLMConfig(
                 model=model,
-                seed=options.seed,
+                seed=options.run.seed,
                 max_model_len=options.max_model_len,
                 gpu_memory_utilization=options.gpu_memory_utilization,
             )
@@ -129,7 +104,7 @@ def check_settings(store: RunStore, settings: dict) -> None:
 def run_generate(options: GenerateOptions, console: Console) -> Stats:
     taxonomy_path = options.taxonomy or default_taxonomy_path()
     taxonomy = load_taxonomy(taxonomy_path)
-    config = options.run_config()
+    config = options.run
     store = RunStore(options.out)
     settings = {
         **config.settings(),

@@ -27,10 +27,25 @@ def vllm_server(tiny_model, tmp_path_factory):
     # distribution's metadata, so the module is started directly.
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
-             "--host", "127.0.0.1", "--port", str(port),
-             "--served-model-name", "tiny", "--max-model-len", "2048", "--gpu-memory-utilization", "0.3"],
-            stdout=output, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                str(tiny_model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--served-model-name",
+                "tiny",
+                "--max-model-len",
+                "2048",
+                "--gpu-memory-utilization",
+                "0.3",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_LIMIT_S
@@ -56,7 +71,9 @@ def vllm_server(tiny_model, tmp_path_factory):
 def test_batch_with_n_samples_through_vllm_serve(vllm_server):
     engine = OpenAIEngine(OpenAIConfig(base_url=vllm_server, model="tiny", timeout_s=60))
     engine.check()
-    requests = [ChatRequest(messages=(user(f"question {i}"),), n=2, max_tokens=12, seed=i) for i in range(5)]
+    requests = [
+        ChatRequest(messages=(user(f"question {i}"),), n=2, max_tokens=12, seed=i) for i in range(5)
+    ]
     results = engine.chat(requests)
     assert [len(r) for r in results] == [2] * 5
     for completions in results:

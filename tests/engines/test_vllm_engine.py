@@ -72,3 +72,11 @@ def test_an_overlong_prompt_fails_alone(vllm_engine):
 def test_a_missing_model_directory_is_a_clear_error(tmp_path):
     with pytest.raises(SynthError, match="not a model directory"):
         VLLMEngine(VLLMConfig(model=str(tmp_path)))
+
+
+def test_a_large_batch_of_seeded_long_prompts_completes(vllm_engine):
+    """Regression: on CPU, chunking the prefill of a seeded request killed vLLM's engine."""
+    requests = [request(f"lorem ipsum {i} " * 120, n=2, max_tokens=8, seed=i) for i in range(24)]
+    results = vllm_engine.chat(requests)
+    assert [len(r) for r in results] == [2] * 24
+    assert all(c.finish_reason != "error" and c.completion_tokens > 0 for r in results for c in r)
