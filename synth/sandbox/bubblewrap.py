@@ -8,6 +8,7 @@ Each run gets:
 - a read-only /usr (with the /bin, /lib symlinks) and nothing else of the host: no /etc,
   no /home, no host environment (`--clearenv`), all capabilities dropped;
 - an unprivileged uid (nobody) when synth runs as root, so the process limit holds;
+- a lower CPU priority (nice 10 by default), so checks yield to the LLM engine;
 - rlimits set by `prlimit` before bwrap starts: CPU seconds, address space, processes,
   file size, no core dumps; a wall-clock limit enforced here, and an output cap (the run
   is killed as soon as stdout + stderr exceed it).
@@ -47,7 +48,9 @@ READ_CHUNK = 65536
 class BubblewrapSandbox:
     name = "bubblewrap"
 
-    def __init__(self, bwrap: str | None = None, prlimit: str | None = None) -> None:
+    def __init__(
+        self, bwrap: str | None = None, prlimit: str | None = None, niceness: int = 10
+    ) -> None:
         self.bwrap = bwrap or shutil.which("bwrap")
         self.prlimit = prlimit or shutil.which("prlimit")
         if not self.bwrap:
@@ -57,6 +60,10 @@ class BubblewrapSandbox:
         if not self.prlimit:
             raise SynthError("sandbox", "prlimit is not installed", "apt-get install util-linux")
         self.uid, self.gid = _sandbox_user()
+        # Generation is the expensive resource: checks run at a lower CPU priority so that,
+        # on a machine shared with the engine, they use idle cycles instead of the engine's.
+        nice = shutil.which("nice")
+        self.nice = [nice, "-n", str(niceness)] if nice and niceness else []
 
     def run(
         self,
@@ -92,6 +99,7 @@ class BubblewrapSandbox:
         cpu = math.ceil(limits.cpu_s or limits.timeout_s)
         memory = limits.memory_mb * 1024 * 1024
         return [
+            *self.nice,
             self.prlimit,
             f"--cpu={cpu}:{cpu + 1}",  # soft: SIGXCPU, hard: SIGKILL one second later
             f"--as={memory}",
