@@ -116,28 +116,32 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
     sandbox = get_sandbox("bubblewrap")
     engine = open_engine(options)
     store.write_settings(settings)
-    try:
-        with _progress(console) as progress:
-            task = progress.add_task("problems", total=config.problems, counts="")
+    finished = False
+    with _progress(console) as progress:
+        task = progress.add_task("problems", total=config.problems, counts="")
 
-            def show(stats: Stats) -> None:
-                rejected = sum(stats.rejected.values())
-                progress.update(
-                    task,
-                    completed=stats.slots_done,
-                    counts=f"samples {stats.samples}  verified {stats.trajectories_verified}  "
-                    f"corrected {stats.trajectories_corrected}  rejected {rejected}  "
-                    f"{stats.tokens_per_second():.0f} tok/s",
-                )
+        def show(stats: Stats) -> None:
+            rejected = sum(stats.rejected.values())
+            progress.update(
+                task,
+                completed=stats.slots_done,
+                counts=f"samples {stats.samples}  verified {stats.trajectories_verified}  "
+                f"corrected {stats.trajectories_corrected}  rejected {rejected}  "
+                f"{stats.tokens_per_second():.0f} tok/s",
+            )
 
-            stats = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show).run()
-    finally:
-        engine.close()
-        sandbox.close()
-    summary = {**stats.summary(), "settings": settings}
-    store.write_summary(summary)
-    console.print(summary_table(stats, options.out))
-    return stats
+        pipeline = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show)
+        try:
+            pipeline.run()
+            finished = True
+        finally:  # an interrupted run still says what it did; the next one resumes
+            store.write_summary(
+                {**pipeline.stats.summary(), "finished": finished, "settings": settings}
+            )
+            engine.close()
+            sandbox.close()
+    console.print(summary_table(pipeline.stats, options.out))
+    return pipeline.stats
 
 
 def _progress(console: Console) -> Progress:
