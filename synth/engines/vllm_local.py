@@ -70,7 +70,13 @@ class VLLMEngine:
         utilization = config.gpu_memory_utilization or (
             CPU_MEMORY_UTILIZATION if self.on_cpu else GPU_MEMORY_UTILIZATION
         )
-        options = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
+        options: dict = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
+        if self.on_cpu:
+            # vLLM's CPU runner crashes ("CPU Generator does not use offset") when the prefill
+            # of a seeded request is chunked; whole prefills avoid that path.
+            options.update(
+                enable_chunked_prefill=False, max_num_batched_tokens=config.max_model_len
+            )
         started = time.perf_counter()
         self.llm = vllm.LLM(
             model=config.model,

@@ -76,9 +76,11 @@ def test_token_accounting_and_the_length_finish_reason(vllm_engine):
 
 def test_max_tokens_beyond_the_context_stops_at_max_model_len(vllm_engine):
     limit = vllm_engine.max_model_len
-    probe = request("word " * 10)
-    filler = "word " * (limit - vllm_engine.prompt_tokens(probe) - 2)  # about 6 tokens left
-    result = vllm_engine.chat([request(filler, max_tokens=limit)])[0][0]
+    ten, twenty = (vllm_engine.prompt_tokens(request("word " * k)) for k in (10, 20))
+    per_word = (twenty - ten) // 10
+    prompt = request("word " * (10 + (limit - 8 - ten) // per_word), max_tokens=limit)
+    assert limit - 8 - per_word < vllm_engine.prompt_tokens(prompt) <= limit - 8
+    result = vllm_engine.chat([prompt])[0][0]
     assert result.finish_reason in ("length", "stop")
     assert result.prompt_tokens + result.completion_tokens <= limit
     if result.finish_reason == "length":
@@ -131,6 +133,14 @@ def test_a_request_vllm_refuses_fails_alone(vllm_engine, monkeypatch):
         assert all(c.finish_reason in ("stop", "length") for c in completions)
     # the aborted first attempt leaves nothing behind in the engine
     assert [len(r) for r in vllm_engine.chat([request("again", n=2)])] == [2]
+
+
+def test_a_large_batch_of_seeded_long_prompts_completes(vllm_engine):
+    """Regression: on CPU, chunking the prefill of a seeded request killed vLLM's engine."""
+    requests = [request(f"lorem ipsum {i} " * 120, n=2, max_tokens=8, seed=i) for i in range(24)]
+    results = vllm_engine.chat(requests)
+    assert [len(r) for r in results] == [2] * 24
+    assert all(c.finish_reason != "error" and c.completion_tokens > 0 for r in results for c in r)
 
 
 def test_name_is_the_model(vllm_engine, tiny_model):
