@@ -3,8 +3,8 @@
 Both sides use one vLLM engine on the same model and the very same chat requests:
 
 - pipeline: `Pipeline.run` end to end (problems, tests, stub checks, solutions, ruff,
-  sandbox runs, corrections, shard writes), two batches in flight so batch i is verified
-  while batch i+1 generates;
+  sandbox runs, corrections, shard writes), three batches in flight so checks of some
+  overlap the generation of another;
 - raw: the requests the pipeline sent, replayed batch by batch through `vllm.LLM.chat`
   with nothing else in between.
 

@@ -3,11 +3,13 @@
 Each batch is a generator that walks one batch of slots through every step: problems,
 tests, the stub check, solutions, verification, the agreement rule, and correction
 rounds. It yields `Generate` (chat requests for the engine) and `Check` (verification
-work) steps and is resumed with their results. The scheduler in `Pipeline.run` keeps two
-batches in flight: while the engine generates for batch i+1 in this thread, batch i's
-checks run in a worker thread (sandbox runs and ruff are subprocesses, at a lower CPU
-priority, so they use the cores the engine leaves idle). Batches waiting on the engine at
-the same time share one engine call. The engine is only ever called from this thread.
+work) steps and is resumed with their results. The scheduler in `Pipeline.run` keeps three
+batches in flight: while the engine generates for one batch in this thread, the others'
+checks run in worker threads (sandbox runs and ruff are subprocesses, at a lower CPU
+priority, so they use the cycles the engine leaves idle), and a batch is nearly always
+ready for the engine. Batches are not merged into one engine call: merged batches would
+move in lockstep and leave the engine idle during their checks; `batch_size` sets how
+wide each engine call is. The engine is only ever called from this thread.
 
 Resume: a slot whose record id is already in the store is skipped, and the problems of
 stored records seed the near-duplicate index, so a resumed run behaves as if it had never
@@ -69,7 +71,7 @@ class RunConfig:
     limits: Limits = field(default_factory=Limits)
     lint: LintConfig = field(default_factory=LintConfig)
     verify_workers: int = 2
-    batches_in_flight: int = 2
+    batches_in_flight: int = 3
 
     def settings(self) -> dict[str, Any]:
         """What a resumed run must agree with (the knobs that change which data is made)."""
@@ -229,14 +231,8 @@ class Pipeline:
             for future in finished:
                 advance(waiting_checks.pop(future), future.result())
             if waiting_engine:
-                # Every batch waiting on the engine goes in one call: larger batches keep
-                # vLLM's continuous batching full.
-                ready, waiting_engine[:] = list(waiting_engine), []
-                answers = self._generate([r for _, step in ready for r in step.requests])
-                offset = 0
-                for batch, step in ready:
-                    advance(batch, answers[offset : offset + len(step.requests)])
-                    offset += len(step.requests)
+                batch, step = waiting_engine.pop(0)
+                advance(batch, self._generate(step.requests))
             elif waiting_checks and not finished:
                 wait(list(waiting_checks), return_when=FIRST_COMPLETED)
             start_batches()
