@@ -272,7 +272,12 @@ def model_tiny(
 
 
 def _configure_logging(verbose: bool) -> None:
+    import os
+
     from rich.logging import RichHandler
+
+    # vLLM logs every step of its start-up at INFO; read before vLLM is imported.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
