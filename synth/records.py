@@ -69,6 +69,23 @@ class Problem(Frozen):
     entry_point: str
     examples: str = ""
     language: str = "python"
+    kind: Literal["code"] = "code"
+
+
+AnswerSource = Literal["reference_program", "given", "majority"]
+
+
+class MathProblem(Frozen):
+    """A math problem and its ground-truth answer, with where that answer came from."""
+
+    id: str
+    slot: int
+    concept_ids: tuple[str, ...]
+    statement: str
+    reference_program: str = Field("", description="Python + sympy; prints the answer last")
+    answer: str = Field("", description="the ground truth; '' until it is known")
+    answer_source: AnswerSource | None = None
+    kind: Literal["math"] = "math"
 
 
 class TestCase(Frozen):
@@ -106,8 +123,16 @@ class TestSuite(Frozen):
 # --- engine output and verification -----------------------------------------------------
 
 
+class ToolTurn(Frozen):
+    """One assistant turn of a solution that runs code: its text, code and the code's output."""
+
+    text: str
+    code: str | None = None
+    output: str | None = Field(None, description="what the sandbox printed, fed back to the model")
+
+
 class Sample(Frozen):
-    """One completion for one problem: the raw text and the code extracted from it."""
+    """One completion for one problem: the raw text and the code (or answer) taken from it."""
 
     id: str
     problem_id: str
@@ -118,6 +143,8 @@ class Sample(Frozen):
     finish_reason: str = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    answer: str | None = Field(None, description="math: the final boxed answer")
+    turns: tuple[ToolTurn, ...] = Field((), description="math with code: the turns, in order")
 
 
 class LintMessage(Frozen):
@@ -152,7 +179,27 @@ class ExecResult(Frozen):
     duration_s: float
 
 
-VerdictStage = Literal["extract", "parse", "lint", "tests", "ok"]
+class Equivalence(Frozen):
+    """Whether a predicted answer is the reference answer, with both in their compared form."""
+
+    equivalent: bool
+    gold: str
+    pred: str
+    reason: Literal["equal", "different", "unparseable", "empty", "timeout", "error"] = "different"
+
+
+class StepCheck(Frozen):
+    """One equality a math solution states, and whether it holds."""
+
+    left: str
+    right: str
+    status: Literal["ok", "wrong"]
+
+    def __str__(self) -> str:
+        return f"{self.left} = {self.right}"
+
+
+VerdictStage = Literal["extract", "parse", "lint", "tests", "answer", "steps", "ok"]
 
 
 class Verdict(Frozen):
@@ -166,6 +213,12 @@ class Verdict(Frozen):
     lint: tuple[LintMessage, ...] = ()
     tests: tuple[TestOutcome, ...] = ()
     execution: ExecResult | None = None
+    answer: Equivalence | None = None
+    steps: tuple[StepCheck, ...] = ()
+
+    @property
+    def wrong_steps(self) -> tuple[StepCheck, ...]:
+        return tuple(step for step in self.steps if step.status == "wrong")
 
 
 class Attempt(Frozen):
@@ -204,10 +257,10 @@ class Record(Frozen):
     slot: int
     status: RecordStatus
     concept_ids: tuple[str, ...]
-    rejected_at: Literal["problem", "tests", "solution"] | None = None
+    rejected_at: Literal["problem", "reference", "tests", "solution"] | None = None
     rejection: str | None = Field(None, description="why the whole problem was rejected")
     rejection_detail: str = ""
-    problem: Problem | None = None
+    problem: Problem | MathProblem | None = None
     tests: TestSuite | None = None
     trajectories: tuple[Trajectory, ...] = ()
     model: str = ""

@@ -3,7 +3,8 @@
 A taxonomy is a tree of areas, topics and concepts (any depth). Internal nodes have
 `id`, `name`, optional `description` and `children`; leaves have `id`, `name`,
 `description` and a positive `weight` (relative sampling frequency). Ids are unique across
-the whole file. See taxonomies/code/python.yaml.
+the whole file. `domain` (code or math) says which pipeline the taxonomy feeds.
+See taxonomies/code/python.yaml and taxonomies/math/skills.yaml.
 
 Loading reports every problem with the file, the node's path in the tree and the reason;
 sampling is reproducible: the combination for slot i of a run depends only on the seed and i.
@@ -26,7 +27,8 @@ from synth.records import Concept, SkillCombo
 ID_PATTERN = re.compile(r"^[a-z0-9]+([-_.][a-z0-9]+)*$")
 LEAF_KEYS = {"id", "name", "description", "weight"}
 NODE_KEYS = {"id", "name", "description", "children"}
-TOP_KEYS = {"name", "language", "description", "areas"}
+TOP_KEYS = {"name", "domain", "language", "description", "areas"}
+DOMAINS = ("code", "math")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Taxonomy:
     name: str
     language: str
     source: str
+    domain: str  # which pipeline the taxonomy feeds: code or math
     concepts: tuple[Concept, ...]
     areas: int
     topics: int
@@ -82,6 +85,13 @@ def parse_taxonomy(data: Any, source: str = "<taxonomy>") -> Taxonomy:
     for key in ("name", "areas"):
         if key not in data:
             raise SynthError(source, f"missing top-level field '{key}'")
+    domain = data.get("domain", "code")
+    if domain not in DOMAINS:
+        raise SynthError(
+            f"{source}: domain",
+            f"unknown domain {domain!r}",
+            f"choose one of: {', '.join(DOMAINS)}",
+        )
     areas = data["areas"]
     if not isinstance(areas, list) or not areas:
         raise SynthError(f"{source}: areas", "must be a non-empty list of nodes")
@@ -93,8 +103,9 @@ def parse_taxonomy(data: Any, source: str = "<taxonomy>") -> Taxonomy:
         raise SynthError(source, "the taxonomy has no leaf concepts")
     return Taxonomy(
         name=str(data["name"]),
-        language=str(data.get("language", "python")),
+        language=str(data.get("language", "python" if domain == "code" else "")),
         source=source,
+        domain=domain,
         concepts=tuple(walker.concepts),
         areas=len(areas),
         topics=walker.internal_nodes - len(areas),

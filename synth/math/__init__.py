@@ -1,0 +1,1 @@
+"""Math data: problems with executed reference answers, boxed answers checked with sympy."""
