@@ -48,6 +48,11 @@ class Language(str, Enum):
     python = "python"
 
 
+class SolutionStyle(str, Enum):
+    text = "text"
+    code = "code"
+
+
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
 
@@ -197,10 +202,35 @@ def generate(
         typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU)."),
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
+    problems_from: Annotated[
+        Path | None,
+        typer.Option(
+            help='math: solve the problems of this JSONL file ({"problem", "answer"?} per '
+            "line) instead of writing new ones; without an answer the samples' majority decides."
+        ),
+    ] = None,
+    solution_style: Annotated[
+        SolutionStyle,
+        typer.Option(help="math: text (chain of thought) or code (reasoning with executed code)."),
+    ] = SolutionStyle.text,
+    max_tool_calls: Annotated[
+        int, typer.Option(min=0, help="math, code style: code runs per attempt.")
+    ] = 4,
+    drop_wrong_steps: Annotated[
+        bool,
+        typer.Option(help="math: reject a right answer reached through a step sympy finds wrong."),
+    ] = False,
+    majority_share: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="math: share of samples that must agree on an answer."),
+    ] = 0.5,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
-    """Generate verified Python code data: problems -> tests -> solutions -> checks -> corrections.
+    """Generate verified data: code (tests, execution) or math (reference answers, sympy).
 
+    The taxonomy's domain picks the pipeline: taxonomies/code/python.yaml (the default) makes
+    Python problems with unit tests; taxonomies/math/skills.yaml makes math problems whose answers
+    come from reference programs run in the sandbox. Failed attempts get feedback and retry.
     Interrupted runs resume: run the same command again and the slots already stored are skipped.
     """
     from synth.pipeline import RunConfig
@@ -220,6 +250,10 @@ def generate(
         rare_boost=rare_boost,
         limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
         verify_workers=verify_workers,
+        solution_style=solution_style.value,
+        max_tool_calls=max_tool_calls,
+        drop_wrong_steps=drop_wrong_steps,
+        majority_share=majority_share,
     )
     options = GenerateOptions(
         out=out,
@@ -232,6 +266,7 @@ def generate(
         record=record,
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
+        problems_from=problems_from,
     )
     run_generate(options, err)
 

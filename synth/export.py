@@ -1,5 +1,8 @@
 """Datasets out of a run directory: verified dialogs as JSONL chat examples.
 
+Code and math records both export; a math dialog in code style interleaves the model's
+turns with the outputs of the code it ran (as user turns, the way it saw them).
+
 Two dialog shapes:
 - final (the training data): the problem as the user turn and the verified solution as
   the assistant turn. A first-round solution keeps the model's own words (reasoning and
@@ -23,8 +26,10 @@ from typing import Literal
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
 from synth.errors import SynthError
+from synth.math.solutions import conversation
+from synth.math.verify import math_feedback
 from synth.prompts import render
-from synth.records import Record, Trajectory
+from synth.records import MathProblem, Record, Sample, ToolTurn, Trajectory
 from synth.store import RunStore
 
 DialogShape = Literal["final", "trajectory"]
@@ -33,6 +38,9 @@ DialogShape = Literal["final", "trajectory"]
 def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
     """One chat example per verified trajectory of the record."""
     if record.status != "verified" or record.problem is None:
+        return
+    if isinstance(record.problem, MathProblem):
+        yield from _math_examples(record, record.problem, dialog)
         return
     for trajectory in record.trajectories:
         if not trajectory.verified:
@@ -81,6 +89,48 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
             )
             messages.append({"role": "user", "content": feedback})
     return messages
+
+
+def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) -> Iterator[dict]:
+    for trajectory in record.trajectories:
+        if not trajectory.verified:
+            continue
+        attempts = trajectory.attempts
+        last = attempts[-1]
+        style = "code" if any(a.sample.turns for a in attempts) else "text"
+        if dialog == "final":
+            messages = conversation(problem, style, [], [], _turns(last.sample))
+        else:
+            messages = conversation(
+                problem,
+                style,
+                [a.sample for a in attempts[:-1]],
+                [math_feedback(a.verdict) for a in attempts[:-1]],
+                _turns(last.sample),
+            )
+        yield {
+            "messages": [m.model_dump() for m in messages],
+            "meta": {
+                "record_id": record.id,
+                "problem_id": problem.id,
+                "sample_id": last.sample.id,
+                "domain": "math",
+                "style": style,
+                "concept_ids": list(record.concept_ids),
+                "answer": problem.answer,
+                "answer_source": problem.answer_source,
+                "rounds": len(attempts),
+                "corrected": trajectory.corrected,
+                "wrong_steps": len(last.verdict.wrong_steps),
+                "verdict_ids": [a.verdict.id for a in attempts],
+                "model": record.model,
+                "seed": record.seed,
+            },
+        }
+
+
+def _turns(sample: Sample) -> tuple[ToolTurn, ...]:
+    return sample.turns or (ToolTurn(text=sample.text),)
 
 
 def export_jsonl(

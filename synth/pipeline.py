@@ -72,6 +72,12 @@ class RunConfig:
     lint: LintConfig = field(default_factory=LintConfig)
     verify_workers: int = 2
     batches_in_flight: int = 3
+    # math runs
+    solution_style: str = "text"  # text: chain of thought; code: reasoning with executed code
+    max_tool_calls: int = 4
+    drop_wrong_steps: bool = False
+    majority_share: float = 0.5
+    answer_timeout_s: float = 5.0
 
     def settings(self) -> dict[str, Any]:
         """What a resumed run must agree with (the knobs that change which data is made)."""
@@ -84,6 +90,10 @@ class RunConfig:
             "max_tokens": self.max_tokens,
             "min_tests": self.min_tests,
             "rare_boost": self.rare_boost,
+            "solution_style": self.solution_style,
+            "max_tool_calls": self.max_tool_calls,
+            "drop_wrong_steps": self.drop_wrong_steps,
+            "majority_share": self.majority_share,
         }
 
 
@@ -114,9 +124,9 @@ class Stats:
 
     def count_record(self, record: Record) -> None:
         self.slots_done += 1
-        if record.rejected_at != "problem":
+        if record.rejected_at not in ("problem", "reference"):
             self.problems_accepted += 1
-        if record.rejected_at in ("problem", "tests"):
+        if record.rejected_at in ("problem", "reference", "tests"):
             self.rejected[f"{record.rejected_at}/{record.rejection}"] += 1
         for trajectory in record.trajectories:
             if trajectory.verified:

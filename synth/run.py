@@ -36,6 +36,7 @@ class GenerateOptions:
     record: Path | None = None
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
+    problems_from: Path | None = None  # math: JSONL of problems (and answers) to solve
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -105,12 +106,28 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
     taxonomy_path = options.taxonomy or default_taxonomy_path()
     taxonomy = load_taxonomy(taxonomy_path)
     config = options.run
+    imported = None
+    if options.problems_from is not None:
+        from dataclasses import replace
+
+        from synth.math.problems import load_problems
+
+        if taxonomy.domain != "math":
+            raise SynthError(
+                "--problems-from",
+                "imported problems are math problems",
+                "pass a math taxonomy, e.g. --taxonomy taxonomies/math/skills.yaml",
+            )
+        imported = load_problems(options.problems_from)
+        config = replace(config, problems=len(imported))
     store = RunStore(options.out)
     settings = {
         **config.settings(),
         "taxonomy": str(taxonomy_path),
         "model": options.model,
         "engine": options.engine,
+        "domain": taxonomy.domain,
+        "problems_from": str(options.problems_from) if options.problems_from else None,
     }
     check_settings(store, settings)
     sandbox = get_sandbox("bubblewrap")
@@ -130,7 +147,14 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
                 f"{stats.tokens_per_second():.0f} tok/s",
             )
 
-        pipeline = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show)
+        if taxonomy.domain == "math":
+            from synth.math.pipeline import MathPipeline
+
+            pipeline: Pipeline = MathPipeline(
+                taxonomy, engine, sandbox, store, config, on_update=show, imported=imported
+            )
+        else:
+            pipeline = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show)
         try:
             pipeline.run()
             finished = True

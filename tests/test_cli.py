@@ -37,6 +37,7 @@ def synth(*args: str) -> subprocess.CompletedProcess:
         ["taxonomy", "stats"],
         ["taxonomy", "sample"],
         ["model", "tiny"],
+        ["math", "equal"],
     ],
 )
 def test_every_command_has_help(command):
@@ -215,3 +216,36 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandb
     other = synth(*args, "--seed", "5")
     assert other.returncode == 2
     assert "seed: stored 0, given 5" in other.stderr and "--out" in other.stderr
+
+
+def test_math_equal_prints_the_parsed_forms():
+    result = synth("math", "equal", "\\dfrac{1}{2}", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "equivalent": True,
+        "gold": "1/2",
+        "pred": "1/2",
+        "reason": "equal",
+    }
+    assert synth("math", "equal", "(1,2)", "(2,1)").returncode == 1
+
+
+def test_generate_names_the_bad_line_of_a_problems_file(tmp_path):
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text('{"problem": "What is 1 + 1?", "answer": "2"}\n{"answer": "3"}\n')
+    result = synth(
+        "generate",
+        "--taxonomy",
+        "taxonomies/math/skills.yaml",
+        "--engine",
+        "replay",
+        "--replay",
+        str(problems),
+        "--problems-from",
+        str(problems),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 2
+    assert f"{problems}:2" in result.stderr and "'problem'" in result.stderr
+    assert not (tmp_path / "r").exists()

@@ -4,7 +4,7 @@ sympy on model output can take forever or all memory (`10^{10^{10}}`, a huge fac
 and a thread cannot be stopped, so every check runs in a worker process: a check that
 passes `timeout_s` kills its worker (pebble replaces it) and is reported as a timeout;
 a worker's address space is capped so a memory bomb fails fast with MemoryError. Workers
-come from a fork server started before any engine threads exist in this process, with
+come from a fork server (a fresh interpreter, untouched by the engine's threads) with
 math-verify and sympy imported once, so a check costs about a millisecond of overhead.
 """
 
