@@ -89,3 +89,16 @@ def test_a_hanging_check_is_killed_at_the_time_limit():
         result = quick.equal("10^{10^{10}}", "1")
         assert (result.equivalent, result.reason) == (False, "timeout")
         assert quick.equal("3", "3").equivalent
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.integers(-500, 500), b=st.integers(1, 60), c=st.integers(-500, 500), d=st.integers(1, 60)
+)
+def test_plain_numbers_are_compared_exactly(a, b, c, d):
+    from synth.math.equivalence import check_equal
+
+    same = sympy.Rational(a, b) == sympy.Rational(c, d)
+    assert check_equal(f"\\frac{{{a}}}{{{b}}}", f"{c}/{d}").equivalent is same
+    assert check_equal(f"({a}, {c})", f"({a},{c})").equivalent
+    assert check_equal(f"({a}, {c})", f"({c}, {a})").equivalent is (a == c)
