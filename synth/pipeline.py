@@ -28,12 +28,13 @@ from typing import Any
 
 from synth.code.execute import TestRun
 from synth.code.feedback import feedback_text
-from synth.code.problems import NearDuplicateIndex, parse_problem, problem_id, problem_request
+from synth.code.problems import parse_problem, problem_request
 from synth.code.solutions import repair_request, solution_request, to_sample
 from synth.code.static import LintConfig
 from synth.code.tests import apply_agreement_rule, drop_vacuous, parse_tests, tests_request
 from synth.code.verify import verdict_from_run, verify_samples
 from synth.engines.base import ChatRequest, Completion, Engine
+from synth.problems import NearDuplicateIndex, problem_id
 from synth.records import (
     Attempt,
     Problem,
@@ -272,7 +273,7 @@ class Pipeline:
     # --- one batch through every step ------------------------------------------------
 
     def _batch(self, slots: list[int]) -> BatchSteps:
-        batch = _Batch(
+        batch = BatchState(
             slots=slots,
             combos={slot: sample_combo(self.taxonomy, slot, self.sampler) for slot in slots},
             seed=self.config.seed,
@@ -284,16 +285,18 @@ class Pipeline:
         yield from self._corrections(problems, suites, histories)
         return batch.finish(problems, suites, histories, self.config.samples)
 
-    def _problems(self, batch: _Batch) -> Generator[Generate, Any, dict[int, Problem]]:
-        """Step 1: one problem per slot; unparseable ones and near copies are rejected."""
+    def _problems(
+        self, batch: BatchState, request_for=problem_request, parse=parse_problem
+    ) -> Generator[Generate, Any, dict[int, Any]]:
+        """Step 1: one problem per slot; unparseable ones and near copies are rejected.
+
+        `request_for` and `parse` are the domain's (code by default, math passes its own)."""
         answers = yield Generate(
-            [problem_request(batch.combos[s], seed=self._seed(s, "problem")) for s in batch.slots]
+            [request_for(batch.combos[s], seed=self._seed(s, "problem")) for s in batch.slots]
         )
-        problems: dict[int, Problem] = {}
+        problems: dict[int, Any] = {}
         for slot, completions in zip(batch.slots, answers, strict=True):
-            parsed = parse_problem(
-                completions[0], batch.combos[slot], problem_id(self.config.seed, slot)
-            )
+            parsed = parse(completions[0], batch.combos[slot], problem_id(self.config.seed, slot))
             if isinstance(parsed, Rejection):
                 batch.reject(slot, "problem", parsed)
                 continue
@@ -307,7 +310,7 @@ class Pipeline:
         return problems
 
     def _tests(
-        self, batch: _Batch, problems: dict[int, Problem]
+        self, batch: BatchState, problems: dict[int, Problem]
     ) -> Generator[Generate | Check, Any, dict[int, TestSuite]]:
         """Step 2: tests in a separate call, then the guards (parse, entry point, stub)."""
         order = list(problems)
@@ -337,7 +340,7 @@ class Pipeline:
         return suites
 
     def _solutions(
-        self, batch: _Batch, problems: dict[int, Problem], suites: dict[int, TestSuite]
+        self, batch: BatchState, problems: dict[int, Problem], suites: dict[int, TestSuite]
     ) -> Generator[Generate | Check, Any, Histories]:
         """Step 3-5: n samples per problem, checked; then the agreement rule re-judges them."""
         config = self.config
@@ -383,7 +386,7 @@ class Pipeline:
                 verdict = rejudged.model_copy(update={"lint": verdict.lint})
             histories[(slot, sample.trajectory)] = [Attempt(sample=sample, verdict=verdict)]
         for slot, why in unconfirmed.items():
-            trajectories = _trajectories(slot, histories, config.samples)
+            trajectories = trajectories_of(slot, histories, config.samples)
             batch.reject(
                 slot,
                 "tests",
@@ -446,7 +449,7 @@ class Pipeline:
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
 
 
-def _trajectories(slot: int, histories: Histories, samples: int) -> tuple[Trajectory, ...]:
+def trajectories_of(slot: int, histories: Histories, samples: int) -> tuple[Trajectory, ...]:
     return tuple(
         Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
         for t in range(samples)
@@ -455,7 +458,7 @@ def _trajectories(slot: int, histories: Histories, samples: int) -> tuple[Trajec
 
 
 @dataclass
-class _Batch:
+class BatchState:
     """The slots of one batch and the records decided so far (rejections come early)."""
 
     slots: list[int]
@@ -489,7 +492,7 @@ class _Batch:
         for slot in suites:
             if slot in self.records:
                 continue
-            trajectories = _trajectories(slot, histories, samples)
+            trajectories = trajectories_of(slot, histories, samples)
             verified = any(t.verified for t in trajectories)
             self.records[slot] = Record(
                 id=record_id(self.seed, slot),

@@ -2,8 +2,8 @@
 
 The model is asked for a statement, a typed signature and examples in Markdown sections
 (prompts/code/problem.j2). A completion is rejected with a reason when it was truncated,
-has no statement or no parseable signature, or is a near copy of a problem already
-accepted in the run (MinHash over word shingles, datasketch's LSH index).
+has no statement or no parseable signature; near copies are found with
+`synth.problems.NearDuplicateIndex`.
 """
 
 from __future__ import annotations
@@ -11,37 +11,27 @@ from __future__ import annotations
 import ast
 import re
 
-from datasketch import MinHash, MinHashLSH
-
 from synth.code.extract import python_blocks
-from synth.engines.base import ChatRequest, Completion, user
-from synth.prompts import render
-from synth.records import Problem, Rejection, SkillCombo, stable_id
+from synth.engines.base import ChatRequest, Completion
+from synth.problems import NearDuplicateIndex, problem_id, skill_problem_request, unusable
+from synth.records import Problem, Rejection, SkillCombo
+
+__all__ = ["NearDuplicateIndex", "parse_problem", "problem_id", "problem_request"]
 
 HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)\s*(problem|signature|examples?)\b.*$", re.I | re.M)
 MIN_STATEMENT_CHARS = 40
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
-    prompt = render("code/problem.j2", concepts=combo.concepts)
-    return ChatRequest(
-        messages=(user(prompt),),
-        n=1,
-        temperature=temperature,
-        max_tokens=1024,
-        seed=seed,
-        tag="problem",
-    )
+    return skill_problem_request("code/problem.j2", combo, seed=seed, temperature=temperature)
 
 
 def parse_problem(
     completion: Completion, combo: SkillCombo, problem_id: str
 ) -> Problem | Rejection:
     """Read a Problem out of the model's answer, or say why not."""
-    if completion.finish_reason == "error":
-        return Rejection(reason="engine_error", detail=completion.error)
-    if completion.finish_reason == "length":
-        return Rejection(reason="truncated", detail="the problem was cut off at max_tokens")
+    if (why := unusable(completion)) is not None:
+        return why
     sections = _sections(completion.text)
     statement = sections.get("problem", "").strip()
     if not statement:
@@ -98,43 +88,3 @@ def _parse_header(block: str) -> ast.Module | None:
         except (SyntaxError, ValueError):
             continue
     return None
-
-
-class NearDuplicateIndex:
-    """Problems accepted so far in a run; finds near copies by Jaccard similarity of shingles."""
-
-    def __init__(self, threshold: float = 0.7, num_perm: int = 128, shingle: int = 3) -> None:
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self.shingle = shingle
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._exact: dict[str, str] = {}
-
-    def _minhash(self, text: str) -> MinHash:
-        words = re.findall(r"\w+", text.lower())
-        shingles = {
-            " ".join(words[i : i + self.shingle])
-            for i in range(max(1, len(words) - self.shingle + 1))
-        }
-        minhash = MinHash(num_perm=self.num_perm, seed=1)
-        for item in shingles:
-            minhash.update(item.encode())
-        return minhash
-
-    def near_copy_of(self, text: str) -> str | None:
-        """The key of an indexed problem this text nearly copies, or None."""
-        normalised = " ".join(re.findall(r"\w+", text.lower()))
-        if normalised in self._exact:
-            return self._exact[normalised]
-        matches = self._lsh.query(self._minhash(text))
-        return sorted(matches)[0] if matches else None
-
-    def add(self, key: str, text: str) -> None:
-        normalised = " ".join(re.findall(r"\w+", text.lower()))
-        self._exact.setdefault(normalised, key)
-        if key not in self._lsh:
-            self._lsh.insert(key, self._minhash(text))
-
-
-def problem_id(seed: int, slot: int) -> str:
-    return stable_id("problem", seed, slot)

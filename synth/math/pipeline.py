@@ -20,20 +20,19 @@ from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
-from synth.code.problems import problem_id
 from synth.engines.base import Completion
 from synth.math.checker import AnswerChecker
 from synth.math.problems import parse_problem, problem_request
 from synth.math.reference import checkable, reference_answer, run_reference
 from synth.math.solutions import conversation, request, to_sample, wants_code_run
 from synth.math.verify import math_feedback, math_verdict
-from synth.pipeline import Check, Generate, Histories, Pipeline, _Batch, _trajectories
+from synth.pipeline import BatchState, Check, Generate, Histories, Pipeline, trajectories_of
+from synth.problems import problem_id
 from synth.records import (
     Attempt,
     MathProblem,
     Record,
     Rejection,
-    Sample,
     SkillCombo,
     ToolTurn,
     Verdict,
@@ -55,6 +54,7 @@ class MathPipeline(Pipeline):
         )
 
     def run(self):
+        """The scheduler's run; the checker processes end with it."""
         try:
             return super().run()
         finally:
@@ -63,7 +63,7 @@ class MathPipeline(Pipeline):
     # --- one batch -------------------------------------------------------------------
 
     def _batch(self, slots: list[int]) -> Steps:
-        batch = _Batch(
+        batch = BatchState(
             slots=slots,
             combos={slot: self._combo(slot) for slot in slots},
             seed=self.config.seed,
@@ -78,7 +78,7 @@ class MathPipeline(Pipeline):
         yield from self._judge(problems, samples, histories)
         for round_number in range(2, self.config.max_rounds + 1):
             failing = {
-                key: [a.sample for a in attempts]
+                key: attempts
                 for key, attempts in histories.items()
                 if not attempts[-1].verdict.passed
             }
@@ -93,7 +93,7 @@ class MathPipeline(Pipeline):
             return SkillCombo(slot=slot, concepts=())
         return sample_combo(self.taxonomy, slot, self.sampler)
 
-    def _math_problems(self, batch: _Batch) -> Steps:
+    def _math_problems(self, batch: BatchState) -> Steps:
         if self.imported is not None:
             return {
                 slot: MathProblem(
@@ -106,27 +106,10 @@ class MathPipeline(Pipeline):
                 )
                 for slot in batch.slots
             }
-        answers = yield Generate(
-            [problem_request(batch.combos[s], seed=self._seed(s, "problem")) for s in batch.slots]
-        )
-        problems: dict[int, MathProblem] = {}
-        for slot, completions in zip(batch.slots, answers, strict=True):
-            parsed = parse_problem(
-                completions[0], batch.combos[slot], problem_id(self.config.seed, slot)
-            )
-            if isinstance(parsed, Rejection):
-                batch.reject(slot, "problem", parsed)
-                continue
-            near = self.near_copies.near_copy_of(parsed.statement)
-            if near is not None:
-                copy = Rejection(reason="duplicate", detail=f"near copy of problem {near}")
-                batch.reject(slot, "problem", copy, problem=parsed)
-                continue
-            self.near_copies.add(parsed.id, parsed.statement)
-            problems[slot] = parsed
+        problems = yield from self._problems(batch, problem_request, parse_problem)
         return problems
 
-    def _references(self, batch: _Batch, problems: dict[int, MathProblem]) -> Steps:
+    def _references(self, batch: BatchState, problems: dict[int, MathProblem]) -> Steps:
         """Run each reference program (twice); its last printed line is the ground truth."""
         to_run = {s: p for s, p in problems.items() if p.reference_program and not p.answer}
         if not to_run:
@@ -163,17 +146,15 @@ class MathPipeline(Pipeline):
     def _attempts(
         self,
         problems: dict[int, MathProblem],
-        earlier: dict[tuple[int, int], list[Sample]],
+        earlier: Histories,
         round_number: int,
     ) -> Steps:
-        """One attempt per (slot, trajectory) key, running its code blocks when asked."""
+        """One attempt per (slot, trajectory) key, after its earlier attempts and their
+        feedback; in the code style, its code blocks run and their output goes back."""
         config = self.config
         style = config.solution_style
         turns: dict[tuple[int, int], list[ToolTurn]] = {key: [] for key in earlier}
         tokens: Counter = Counter()
-
-        def feedback_of(key: tuple[int, int]) -> list[str]:
-            return [math_feedback(v) for v in self._history_verdicts(key, earlier)]
 
         if round_number == 1:  # n samples per problem in one request
             slots = sorted({slot for slot, _ in earlier})
@@ -195,7 +176,7 @@ class MathPipeline(Pipeline):
                 (s, t): c for s, cs in zip(slots, answers, strict=True) for t, c in enumerate(cs)
             }
         else:
-            last = yield from self._continue(problems, earlier, turns, feedback_of, round_number)
+            last = yield from self._continue(problems, earlier, turns, round_number)
 
         finished: dict[tuple[int, int], Completion] = {}
         for call in range(config.max_tool_calls + 1):
@@ -217,7 +198,7 @@ class MathPipeline(Pipeline):
             for key, (text, code) in runs.items():
                 turns[key].append(ToolTurn(text=text, code=code, output=outputs[key]))
             last = yield from self._continue(
-                problems, {k: earlier[k] for k in runs}, turns, feedback_of, round_number, call
+                problems, {k: earlier[k] for k in runs}, turns, round_number, call
             )
         samples = {
             key: to_sample(
@@ -234,7 +215,15 @@ class MathPipeline(Pipeline):
         self.stats.samples += len(samples)
         return samples
 
-    def _continue(self, problems, earlier, turns, feedback_of, round_number, call=0) -> Steps:
+    def _continue(
+        self,
+        problems: dict[int, MathProblem],
+        earlier: Histories,
+        turns: dict[tuple[int, int], list[ToolTurn]],
+        round_number: int,
+        call: int = 0,
+    ) -> Steps:
+        """One completion per key: the next turn after its dialog so far."""
         config = self.config
         keys = list(earlier)
         answers = yield Generate(
@@ -243,8 +232,8 @@ class MathPipeline(Pipeline):
                     conversation(
                         problems[slot],
                         config.solution_style,
-                        earlier[(slot, t)],
-                        feedback_of((slot, t)),
+                        [a.sample for a in earlier[(slot, t)]],
+                        [math_feedback(a.verdict) for a in earlier[(slot, t)]],
                         turns[(slot, t)],
                     ),
                     n=1,
@@ -259,16 +248,14 @@ class MathPipeline(Pipeline):
         )
         return {key: completions[0] for key, completions in zip(keys, answers, strict=True)}
 
-    def _history_verdicts(self, key, earlier):
-        return [self._verdicts[s.id] for s in earlier[key]]
-
     def _run_code(self, code: str) -> str:
+        """What the model sees of its code's run: stdout, or the error and the status."""
         result = self.sandbox.run({"main.py": code}, ["python3", "main.py"], self.config.limits)
         if result.status == "ok":
             return result.stdout
         return f"{result.stdout}{result.stderr[-1000:]}\n[{result.status}, exit code {result.exit_code}]"
 
-    def _majority(self, batch: _Batch, problems, samples: dict) -> Steps:
+    def _majority(self, batch: BatchState, problems, samples: dict) -> Steps:
         """Problems without an answer take the majority answer, if enough samples agree."""
         open_slots = [s for s, p in problems.items() if not p.answer]
         if not open_slots:
@@ -313,6 +300,7 @@ class MathPipeline(Pipeline):
         return best[0] if len(best) >= self.config.majority_share * len(answers) else None
 
     def _judge(self, problems, samples: dict, histories: Histories) -> Steps:
+        """Check each sample's answer and steps; append the attempts to their histories."""
         keys = list(samples)
 
         def check() -> list[Verdict]:
@@ -334,20 +322,13 @@ class MathPipeline(Pipeline):
 
         verdicts = yield Check(check)
         for key, verdict in zip(keys, verdicts, strict=True):
-            self._verdicts[samples[key].id] = verdict
             histories.setdefault(key, []).append(Attempt(sample=samples[key], verdict=verdict))
 
-    @property
-    def _verdicts(self) -> dict[str, Verdict]:
-        if not hasattr(self, "_verdict_by_sample"):
-            self._verdict_by_sample: dict[str, Verdict] = {}
-        return self._verdict_by_sample
-
-    def _finish_batch(self, batch: _Batch, problems, histories: Histories) -> list[Record]:
+    def _finish_batch(self, batch: BatchState, problems, histories: Histories) -> list[Record]:
         for slot, problem in problems.items():
             if slot in batch.records:
                 continue
-            trajectories = _trajectories(slot, histories, self.config.samples)
+            trajectories = trajectories_of(slot, histories, self.config.samples)
             verified = any(t.verified for t in trajectories)
             batch.records[slot] = Record(
                 id=record_id(self.config.seed, slot),

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 from synth.code.extract import python_blocks
-from synth.engines.base import ChatRequest, Completion, user
+from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
-from synth.prompts import render
+from synth.problems import skill_problem_request, unusable
 from synth.records import MathProblem, Rejection, SkillCombo
 
 _PROBLEM = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)\s*problem\b.*$", re.I | re.M)
@@ -26,25 +26,15 @@ MIN_STATEMENT_CHARS = 20
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
-    prompt = render("math/problem.j2", concepts=combo.concepts)
-    return ChatRequest(
-        messages=(user(prompt),),
-        n=1,
-        temperature=temperature,
-        max_tokens=1024,
-        seed=seed,
-        tag="problem",
-    )
+    return skill_problem_request("math/problem.j2", combo, seed=seed, temperature=temperature)
 
 
 def parse_problem(
     completion: Completion, combo: SkillCombo, problem_id: str
 ) -> MathProblem | Rejection:
     """Read the statement and the reference program out of the model's answer, or say why not."""
-    if completion.finish_reason == "error":
-        return Rejection(reason="engine_error", detail=completion.error)
-    if completion.finish_reason == "length":
-        return Rejection(reason="truncated", detail="the problem was cut off at max_tokens")
+    if (why := unusable(completion)) is not None:
+        return why
     text = completion.text
     start = _PROBLEM.search(text)
     program_heading = _PROGRAM.search(text, start.end() if start else 0)
