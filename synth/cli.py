@@ -55,6 +55,8 @@ class SolutionStyle(str, Enum):
 
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
+    parquet = "parquet"
+    hf = "hf"
 
 
 class Dialog(str, Enum):
@@ -274,21 +276,60 @@ def generate(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `synth generate`.")],
-    out: Annotated[Path, typer.Option(help="The file to write.")],
-    format: Annotated[ExportFormat, typer.Option(help="Output format.")] = ExportFormat.jsonl,
+    out: Annotated[
+        Path, typer.Option(help="The export directory to write (replaced if it is one).")
+    ],
+    format: Annotated[
+        ExportFormat, typer.Option(help="jsonl, parquet (pyarrow) or hf (datasets save_to_disk).")
+    ] = ExportFormat.jsonl,
     dialog: Annotated[
         Dialog,
         typer.Option(
             help="final: problem + verified solution; trajectory: the whole correction dialog."
         ),
     ] = Dialog.final,
+    validation_share: Annotated[
+        float, typer.Option(min=0, max=0.9, help="Share of problems in the validation split.")
+    ] = 0.05,
+    split_seed: Annotated[int, typer.Option(help="Seed of the split by problem.")] = 0,
+    dedup: Annotated[
+        bool, typer.Option(help="Drop exact and near-duplicate problems and solutions.")
+    ] = True,
+    problem_threshold: Annotated[
+        float, typer.Option(min=0.1, max=1, help="Near-duplicate problems: MinHash Jaccard.")
+    ] = 0.8,
+    solution_threshold: Annotated[
+        float, typer.Option(min=0.1, max=1, help="Near-duplicate solutions: MinHash Jaccard.")
+    ] = 0.9,
+    benchmark: Annotated[
+        list[Path] | None,
+        typer.Option(help="Benchmark JSONL to decontaminate against (repeatable)."),
+    ] = None,
+    ngram: Annotated[
+        int, typer.Option(min=4, help="Decontamination: shared word n-gram length.")
+    ] = 13,
 ) -> None:
-    """Export verified records as chat examples: {"messages": [...], "meta": {...}} per line."""
-    from synth.export import export_jsonl
+    """Export verified examples: chat `messages` + metadata, split by problem, with a dataset card.
 
-    counts = export_jsonl(run_dir, out, dialog.value)
+    Writes OUT/train.* and OUT/validation.*, OUT/README.md (counts, rejection reasons, yields,
+    plots/*.png) and OUT/export.json. Prints the counts as JSON.
+    """
+    from synth.export import ExportOptions, export_dataset
+    from synth.export.dedup import DedupOptions
+
+    options = ExportOptions(
+        format=format.value,
+        dialog=dialog.value,
+        validation_share=validation_share,
+        split_seed=split_seed,
+        dedup=DedupOptions(problem_threshold, solution_threshold) if dedup else None,
+        benchmarks=tuple(benchmark or ()),
+        ngram=ngram,
+    )
+    counts = export_dataset(run_dir, out, options)
     err.print(
-        f"wrote {counts['examples']} examples from {counts['verified_records']} verified records to {out}"
+        f"wrote {counts['train_examples']} train and {counts['validation_examples']} validation "
+        f"examples to {out}"
     )
     _print_json(counts)
 

@@ -138,7 +138,7 @@ def test_user_errors_are_one_line_exit_2_and_no_traceback(tmp_path):
         "generate", "--taxonomy", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "r")
     )
     assert taxonomy.returncode == 2 and "taxonomy file not found" in taxonomy.stderr
-    export = synth("export", str(tmp_path / "no-run"), "--out", str(tmp_path / "x.jsonl"))
+    export = synth("export", str(tmp_path / "no-run"), "--out", str(tmp_path / "x"))
     assert export.returncode == 2 and "not a run directory" in export.stderr
 
 

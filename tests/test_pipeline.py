@@ -6,14 +6,13 @@ round 2; problem B's tests are all vacuous (a stub passes them) and it is reject
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
 
 from synth.engines.base import ChatRequest, Completion
 from synth.engines.scripted import ScriptedEngine
-from synth.export import export_jsonl
+from synth.export import ExportOptions, export_dataset, read_split
 from synth.pipeline import Pipeline, RunConfig
 from synth.records import Record
 from synth.sandbox.base import Limits
@@ -181,21 +180,23 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(
     assert is_even.status == "rejected" and is_even.rejection == "tests_vacuous"
     assert is_even.rejected_at == "tests" and not is_even.trajectories
 
-    out = tmp_path / "data.jsonl"
-    counts = export_jsonl(tmp_path / "run", out)
-    assert counts == {"records": 2, "verified_records": 1, "examples": 2}
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [line["meta"]["rounds"] for line in lines] == [1, 2]
-    assert lines[1]["meta"]["corrected"] is True
+    out = tmp_path / "data"
+    counts = export_dataset(tmp_path / "run", out, ExportOptions(validation_share=0))
+    assert (counts["records"], counts["verified_records"], counts["train_examples"]) == (2, 1, 2)
+    lines = read_split(out, "train")
+    assert [line["rounds"] for line in lines] == [1, 2]
+    assert lines[1]["corrected"] is True
     assert "min(max(lo, x), hi)" in lines[1]["messages"][1]["content"]
     assert (
         lines[0]["messages"][0]["role"] == "user"
         and "clamps an integer" in lines[0]["messages"][0]["content"]
     )
 
-    dialogs = tmp_path / "dialogs.jsonl"
-    export_jsonl(tmp_path / "run", dialogs, dialog="trajectory")
-    corrected = json.loads(dialogs.read_text().splitlines()[1])
+    dialogs = tmp_path / "dialogs"
+    export_dataset(
+        tmp_path / "run", dialogs, ExportOptions(dialog="trajectory", validation_share=0)
+    )
+    corrected = read_split(dialogs, "train")[1]
     assert [m["role"] for m in corrected["messages"]] == ["user", "assistant", "user", "assistant"]
     assert "assert clamp(11, 0, 10) == 10" in corrected["messages"][2]["content"]
 

@@ -89,7 +89,7 @@ def test_generate_command_records_a_run_that_replays_identically(tmp_path, tiny_
 
     assert contents("live") == contents("replayed")
     export = CliRunner().invoke(
-        app, ["export", str(tmp_path / "live"), "--out", str(tmp_path / "x.jsonl")]
+        app, ["export", str(tmp_path / "live"), "--out", str(tmp_path / "x")]
     )
     assert export.exit_code != 0 and "none of its 3 records is verified" in str(export.exception)
     assert not (tmp_path / "x.jsonl").exists()

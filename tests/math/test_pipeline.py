@@ -7,7 +7,6 @@ step (flagged). Problem 1's reference program crashes; problem 2's is not determ
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from synth.engines.base import ChatRequest
 from synth.engines.replay import RecordingEngine, ReplayEngine
 from synth.engines.scripted import ScriptedEngine
-from synth.export import export_jsonl
+from synth.export import ExportOptions, export_dataset, read_split
 from synth.math.pipeline import MathPipeline
 from synth.pipeline import RunConfig
 from synth.records import Record
@@ -138,17 +137,19 @@ def test_export_and_replay_reproduce_the_run(tmp_path, sandbox, scripted):
     strip = lambda records: [r.model_dump(exclude={"model"}) for r in records]  # noqa: E731
     assert strip(first) == strip(replayed)
 
-    out = tmp_path / "math.jsonl"
-    counts = export_jsonl(tmp_path / "b" / "run", out)
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert counts["examples"] == 3 == len(lines)
-    corrected = [ex for ex in lines if ex["meta"]["corrected"]]
+    out = tmp_path / "math"
+    counts = export_dataset(tmp_path / "b" / "run", out, ExportOptions(validation_share=0))
+    lines = read_split(out, "train")
+    assert counts["train_examples"] == 3 == len(lines)
+    assert {line["answer"] for line in lines} == {"\\frac{1}{2}"}
+    corrected = [ex for ex in lines if ex["corrected"]]
     assert len(corrected) == 1
     assert corrected[0]["messages"][-1]["content"].endswith("$\\boxed{1/2}$")
     assert [m["role"] for m in corrected[0]["messages"]] == ["user", "assistant"]
-    trajectory = tmp_path / "trajectory.jsonl"
-    export_jsonl(tmp_path / "b" / "run", trajectory, dialog="trajectory")
-    long = [json.loads(x) for x in trajectory.read_text().splitlines() if '"corrected": true' in x]
+    trajectory = tmp_path / "trajectory"
+    options = ExportOptions(dialog="trajectory", validation_share=0)
+    export_dataset(tmp_path / "b" / "run", trajectory, options)
+    long = [row for row in read_split(trajectory, "train") if row["corrected"]]
     assert [m["role"] for m in long[0]["messages"]] == ["user", "assistant", "user", "assistant"]
 
 

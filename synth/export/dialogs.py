@@ -1,4 +1,4 @@
-"""Datasets out of a run directory: verified dialogs as JSONL chat examples.
+"""Verified records as chat examples: one row per verified trajectory.
 
 Code and math records both export; a math dialog in code style interleaves the model's
 turns with the outputs of the code it ran (as user turns, the way it saw them).
@@ -11,32 +11,28 @@ Two dialog shapes:
 - trajectory: the whole correction conversation, attempt, feedback, attempt, ..., ending
   with the verified attempt (for learning from mistakes).
 
-Each line is {"messages": [...], "meta": {...}}; `meta` links back to the evidence in the
-run directory (record, sample and verdict ids).
+Each row is {"messages": [...], ...metadata}: the metadata links back to the evidence in the
+run directory (record, sample and verdict ids) and says what the example is (domain,
+language, skills, rounds, verdict, model, seed, the problem's statement).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
-from synth.errors import SynthError
 from synth.math.solutions import conversation
 from synth.math.verify import math_feedback
 from synth.prompts import render
 from synth.records import MathProblem, Record, Sample, ToolTurn, Trajectory
-from synth.store import RunStore
 
 DialogShape = Literal["final", "trajectory"]
 
 
 def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
-    """One chat example per verified trajectory of the record."""
+    """One chat example per verified trajectory of the record (every row has one schema)."""
     if record.status != "verified" or record.problem is None:
         return
     if isinstance(record.problem, MathProblem):
@@ -49,23 +45,51 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             _final(record, trajectory) if dialog == "final" else _trajectory(record, trajectory)
         )
         last = trajectory.attempts[-1]
-        yield {
-            "messages": messages,
-            "meta": {
-                "record_id": record.id,
-                "problem_id": record.problem.id,
-                "sample_id": last.sample.id,
-                "language": record.problem.language,
-                "concept_ids": list(record.concept_ids),
-                "entry_point": record.problem.entry_point,
-                "rounds": len(trajectory.attempts),
-                "corrected": trajectory.corrected,
-                "tests": len(record.tests.cases) if record.tests else 0,
-                "verdict_ids": [a.verdict.id for a in trajectory.attempts],
-                "model": record.model,
-                "seed": record.seed,
-            },
-        }
+        tests = len(last.verdict.tests)
+        yield _row(
+            record,
+            trajectory,
+            messages,
+            domain="code",
+            language=record.problem.language,
+            answer="",
+            verdict=f"passed {tests}/{tests} tests, ruff clean",
+            dialog=dialog,
+        )
+
+
+def _row(
+    record: Record,
+    trajectory: Trajectory,
+    messages: list[dict],
+    *,
+    domain: str,
+    language: str,
+    answer: str,
+    verdict: str,
+    dialog: DialogShape,
+) -> dict:
+    assert record.problem is not None
+    last = trajectory.attempts[-1]
+    return {
+        "messages": messages,
+        "record_id": record.id,
+        "problem_id": record.problem.id,
+        "sample_id": last.sample.id,
+        "kind": "solve",
+        "domain": domain,
+        "language": language,
+        "skills": list(record.concept_ids),
+        "problem": record.problem.statement,
+        "answer": answer,
+        "rounds": len(trajectory.attempts),
+        "corrected": trajectory.corrected,
+        "verdict": verdict,
+        "verdict_ids": [a.verdict.id for a in trajectory.attempts],
+        "dialog": dialog,
+        "model": record.model,
+        "seed": record.seed,
+    }
 
 
 def _final(record: Record, trajectory: Trajectory) -> list[dict]:
@@ -108,61 +132,18 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
                 [math_feedback(a.verdict) for a in attempts[:-1]],
                 _turns(last.sample),
             )
-        yield {
-            "messages": [m.model_dump() for m in messages],
-            "meta": {
-                "record_id": record.id,
-                "problem_id": problem.id,
-                "sample_id": last.sample.id,
-                "domain": "math",
-                "style": style,
-                "concept_ids": list(record.concept_ids),
-                "answer": problem.answer,
-                "answer_source": problem.answer_source,
-                "rounds": len(attempts),
-                "corrected": trajectory.corrected,
-                "wrong_steps": len(last.verdict.wrong_steps),
-                "verdict_ids": [a.verdict.id for a in attempts],
-                "model": record.model,
-                "seed": record.seed,
-            },
-        }
+        wrong = len(last.verdict.wrong_steps)
+        yield _row(
+            record,
+            trajectory,
+            [m.model_dump() for m in messages],
+            domain="math",
+            language="python" if style == "code" else "text",
+            answer=problem.answer,
+            verdict=f"answer equal ({problem.answer_source}), {wrong} wrong steps",
+            dialog=dialog,
+        )
 
 
 def _turns(sample: Sample) -> tuple[ToolTurn, ...]:
     return sample.turns or (ToolTurn(text=sample.text),)
-
-
-def export_jsonl(
-    run_dir: str | Path, out: str | Path, dialog: DialogShape = "final"
-) -> dict[str, int]:
-    """Write every verified example of the run to `out`; returns counts. Writes all or nothing."""
-    store = RunStore(run_dir)
-    if not store.root.is_dir():
-        raise SynthError(str(run_dir), "not a run directory (it does not exist)")
-    out = Path(out)
-    records = verified = lines = 0
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for record in store.records():
-                records += 1
-                verified += record.status == "verified"
-                for example in examples(record, dialog):
-                    handle.write(json.dumps(example, ensure_ascii=False) + "\n")
-                    lines += 1
-        if records == 0:
-            raise SynthError(
-                str(run_dir), "holds no records", "run `synth generate --out` into it first"
-            )
-        if lines == 0:
-            raise SynthError(
-                str(run_dir),
-                f"none of its {records} records is verified, nothing to export",
-                "see summary.json for the rejection reasons",
-            )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return {"records": records, "verified_records": verified, "examples": lines}

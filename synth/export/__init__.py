@@ -1,0 +1,150 @@
+"""Datasets out of a run directory: chat examples, deduplicated, decontaminated, split, with a card.
+
+`export_dataset(run_dir, out, options)` writes a directory:
+
+    train.jsonl | train.parquet | (Hugging Face DatasetDict files)   and the validation split
+    README.md        the dataset card: counts, rejections, yields; plots/*.png
+    export.json      the same counts as JSON, with the options and what was dropped and why
+
+The directory is built beside `out` and renamed into place, so a failed export leaves
+the previous one (or nothing), never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from synth.errors import SynthError
+from synth.export.card import RunStats, write_card
+from synth.export.decontaminate import BenchmarkIndex, decontaminate
+from synth.export.dedup import DedupOptions, dedup
+from synth.export.dialogs import DialogShape, examples
+from synth.export.formats import ExportFormat, read_split, write_splits
+from synth.export.split import split_by_problem
+from synth.store import RunStore
+
+__all__ = ["ExportOptions", "examples", "export_dataset", "read_split"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: ExportFormat = "jsonl"
+    dialog: DialogShape = "final"
+    validation_share: float = 0.05
+    split_seed: int = 0
+    dedup: DedupOptions | None = field(default_factory=DedupOptions)  # None: keep duplicates
+    benchmarks: tuple[Path, ...] = ()
+    ngram: int = 13
+
+
+def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions) -> dict:
+    """Export a run's verified examples to the directory `out`; returns the counts."""
+    store = RunStore(run_dir)
+    if not store.root.is_dir():
+        raise SynthError(str(run_dir), "not a run directory (it does not exist)")
+    out = Path(out)
+    if out.exists() and not (out / "export.json").exists() and any(out.iterdir()):
+        raise SynthError(
+            f"--out {out}", "exists and is not an export", "choose a new or empty directory"
+        )
+    index = BenchmarkIndex(n=options.ngram)
+    for benchmark in options.benchmarks:  # read before anything is written
+        index.add_file(benchmark)
+
+    area_of = _areas(store)
+    stats = RunStats()
+    rows: list[dict] = []
+    for record in store.records():
+        stats.add(record, area_of(record.concept_ids))
+        rows.extend(examples(record, options.dialog))
+    if stats.records == 0:
+        raise SynthError(
+            str(run_dir), "holds no records", "run `synth generate --out` into it first"
+        )
+    if not rows:
+        raise SynthError(
+            str(run_dir),
+            f"none of its {stats.records} records is verified, nothing to export",
+            "see summary.json for the rejection reasons",
+        )
+
+    found = len(rows)
+    duplicates: dict[str, int] = {}
+    if options.dedup is not None:
+        rows, dropped = dedup(rows, options.dedup)
+        duplicates = dict(sorted(dropped.items()))
+    rows, contaminated = decontaminate(rows, index) if options.benchmarks else (rows, [])
+    if not rows:
+        raise SynthError(
+            str(run_dir),
+            f"all {found} examples were dropped (duplicates {duplicates}, "
+            f"contaminated {len(contaminated)})",
+            "loosen the dedup thresholds or check the benchmark files",
+        )
+    train, validation = split_by_problem(rows, options.validation_share, options.split_seed)
+    summary = {
+        "records": stats.records,
+        "verified_records": stats.verified_records,
+        "examples_found": found,
+        "dropped_duplicates": sum(duplicates.values()),
+        "dropped_contaminated": len(contaminated),
+        "train_examples": len(train),
+        "validation_examples": len(validation),
+        "train_problems": len({r["problem_id"] for r in train}),
+        "validation_problems": len({r["problem_id"] for r in validation}),
+    }
+    report = {
+        **summary,
+        "duplicates": duplicates,
+        "contaminated": contaminated,
+        "options": {
+            **asdict(options),
+            "benchmarks": [str(b) for b in options.benchmarks],
+        },
+        "run_dir": str(store.root),
+    }
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        files = write_splits({"train": train, "validation": validation}, tmp, options.format)
+        write_card(tmp, f"synth dataset from {store.root.name}", stats, summary, rows)
+        report["files"] = files
+        (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def _areas(store: RunStore):
+    """concept ids -> the taxonomy area of the first one ("imported" for none)."""
+    by_id: dict[str, str] = {}
+    settings = store.read_settings() or {}
+    try:
+        from synth.taxonomy import load_taxonomy
+
+        taxonomy = load_taxonomy(settings["taxonomy"])
+        by_id = {c.id: c.path[0] for c in taxonomy.concepts}
+    except (KeyError, SynthError):
+        pass  # the card then says "unknown" rather than failing the export
+
+    def area_of(concept_ids: tuple[str, ...]) -> str:
+        if not concept_ids:
+            return "imported"
+        return by_id.get(concept_ids[0], "unknown")
+
+    return area_of
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,88 @@
+"""Decontamination: drop examples that share a long n-gram with a benchmark.
+
+Benchmarks are JSONL files a user supplies (HumanEval, MBPP, MATH, GSM8K prompts and
+solutions...); every string field of every line counts. Text is lower-cased and split into
+words; an example is contaminated when its problem or any assistant turn shares an n-gram
+(13 words by default, the usual choice since GPT-3) with a benchmark. The report says which
+benchmark and which n-gram, per dropped example.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synth.errors import SynthError
+from synth.export.dedup import solution_text
+
+_WORD = re.compile(r"\w+")
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass
+class BenchmarkIndex:
+    n: int = 13
+    owners: dict[tuple[str, ...], str] = field(default_factory=dict)  # n-gram -> benchmark name
+
+    def add_file(self, path: str | Path) -> int:
+        """Index every string field of a JSONL file; returns how many lines it held."""
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SynthError(str(path), f"cannot read the benchmark file: {exc}") from None
+        count = 0
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SynthError(f"{path}:{number}", f"not valid JSON: {exc.msg}") from None
+            for text in _strings(item):
+                for gram in ngrams(text, self.n):
+                    self.owners.setdefault(gram, path.stem)
+            count += 1
+        if count == 0:
+            raise SynthError(str(path), "holds no benchmark lines")
+        return count
+
+    def contamination(self, row: dict) -> tuple[str, str] | None:
+        """(benchmark, the shared n-gram) for a contaminated example, else None."""
+        for text in (row["problem"], solution_text(row)):
+            for gram in ngrams(text, self.n):
+                if gram in self.owners:
+                    return self.owners[gram], " ".join(gram)
+        return None
+
+
+def _strings(item: object) -> Iterable[str]:
+    if isinstance(item, str):
+        yield item
+    elif isinstance(item, dict):
+        for value in item.values():
+            yield from _strings(value)
+    elif isinstance(item, list):
+        for value in item:
+            yield from _strings(value)
+
+
+def decontaminate(rows: list[dict], index: BenchmarkIndex) -> tuple[list[dict], list[dict]]:
+    """(kept rows, one report entry per dropped row: sample, benchmark, n-gram)."""
+    kept, dropped = [], []
+    for row in rows:
+        found = index.contamination(row)
+        if found is None:
+            kept.append(row)
+        else:
+            dropped.append(
+                {"sample_id": row["sample_id"], "benchmark": found[0], "ngram": found[1]}
+            )
+    return kept, dropped

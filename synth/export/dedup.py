@@ -1,0 +1,54 @@
+"""Exact and near-duplicate removal over exported examples, on problems and on solutions.
+
+Problems first: the examples of a problem whose statement copies (normalised text) or
+nearly copies (MinHash Jaccard over word shingles >= `problem_threshold`) an earlier
+problem's are all dropped, so a problem is never half kept. Then solutions: an example
+whose assistant turns copy or nearly copy an earlier kept example's (code-aware token
+shingles, >= `solution_threshold`) is dropped. Earlier means first in run order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from synth.problems import NearDuplicateIndex
+
+
+@dataclass(frozen=True)
+class DedupOptions:
+    problem_threshold: float = 0.8
+    solution_threshold: float = 0.9
+    shingle: int = 5
+
+
+def solution_text(row: dict) -> str:
+    return "\n".join(m["content"] for m in row["messages"] if m["role"] == "assistant")
+
+
+def dedup(rows: list[dict], options: DedupOptions = DedupOptions()) -> tuple[list[dict], Counter]:
+    """The rows kept, in order, and how many were dropped for each reason."""
+    dropped: Counter = Counter()
+    problems = NearDuplicateIndex(threshold=options.problem_threshold, shingle=options.shingle)
+    verdict_by_problem: dict[str, str | None] = {}
+    solutions = NearDuplicateIndex(
+        threshold=options.solution_threshold, shingle=options.shingle, tokens="code"
+    )
+    kept = []
+    for row in rows:
+        problem_id = row["problem_id"]
+        if problem_id not in verdict_by_problem:
+            found = problems.match(row["problem"])
+            verdict_by_problem[problem_id] = f"{found[0]}_problem" if found else None
+            if not found:
+                problems.add(problem_id, row["problem"])
+        if reason := verdict_by_problem[problem_id]:
+            dropped[reason] += 1
+            continue
+        found = solutions.match(solution_text(row))
+        if found:
+            dropped[f"{found[0]}_solution"] += 1
+            continue
+        solutions.add(row["sample_id"], solution_text(row))
+        kept.append(row)
+    return kept, dropped
