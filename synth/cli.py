@@ -296,10 +296,10 @@ def export(
         bool, typer.Option(help="Drop exact and near-duplicate problems and solutions.")
     ] = True,
     problem_threshold: Annotated[
-        float, typer.Option(min=0.1, max=1, help="Near-duplicate problems: MinHash Jaccard.")
+        float, typer.Option(min=0.1, max=0.98, help="Near-duplicate problems: MinHash Jaccard.")
     ] = 0.8,
     solution_threshold: Annotated[
-        float, typer.Option(min=0.1, max=1, help="Near-duplicate solutions: MinHash Jaccard.")
+        float, typer.Option(min=0.1, max=0.98, help="Near-duplicate solutions: MinHash Jaccard.")
     ] = 0.9,
     benchmark: Annotated[
         list[Path] | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from synth.errors import SynthError
 from synth.problems import NearDuplicateIndex
 
 
@@ -20,6 +21,12 @@ class DedupOptions:
     problem_threshold: float = 0.8
     solution_threshold: float = 0.9
     shingle: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("problem_threshold", "solution_threshold"):
+            value = getattr(self, name)
+            if not 0.1 <= value <= 0.98:  # MinHash LSH needs at least two bands
+                raise SynthError(f"--{name.replace('_', '-')}", f"{value} is outside 0.1-0.98")
 
 
 def solution_text(row: dict) -> str:
