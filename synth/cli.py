@@ -334,6 +334,51 @@ def export(
     _print_json(counts)
 
 
+# --- training ---------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="An export directory made by `synth export`.")],
+    model: Annotated[
+        str, typer.Option(help="The base model: a local checkpoint directory or a hub id.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where the fine-tuned checkpoint goes.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML of training settings (epochs, learning_rate, lora, packing, ...)."),
+    ] = None,
+) -> None:
+    """Fine-tune MODEL on the export with TRL's SFTTrainer (loss on assistant turns only).
+
+    Runs on CPU or GPU with the same command; resumes from the last checkpoint in OUT; with
+    `lora:` in the config, trains LoRA adapters through peft and merges them at the end.
+    Prints the training summary as JSON (also in OUT/train_summary.json).
+    """
+    from synth.train import load_train_config
+    from synth.train import train as run_training
+
+    summary = run_training(data, model, out, load_train_config(config))
+    _print_json(summary)
+
+
+@app.command()
+def rounds(
+    config: Annotated[Path, typer.Option(help="The rounds YAML (out, base_model, taxonomy, ...).")],
+) -> None:
+    """Generate -> verify -> export -> train, round after round; each checkpoint makes the next data.
+
+    Round i generates with checkpoint i (the base model first), exports what was verified, and
+    trains checkpoint i+1 from the base model on the seed data plus every round's data. Each
+    checkpoint is scored on the held-out problems (pass@1, greedy). Writes OUT/report.json and
+    OUT/report.png; an interrupted run resumes. See README for the config keys.
+    """
+    from synth.rounds import load_rounds_config, run_rounds
+
+    report = run_rounds(load_rounds_config(config), log=lambda line: err.print(line))
+    _print_json(report)
+
+
 # --- math -------------------------------------------------------------------------------
 
 

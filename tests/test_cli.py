@@ -38,6 +38,8 @@ def synth(*args: str) -> subprocess.CompletedProcess:
         ["taxonomy", "sample"],
         ["model", "tiny"],
         ["math", "equal"],
+        ["train"],
+        ["rounds"],
     ],
 )
 def test_every_command_has_help(command):
@@ -249,3 +251,25 @@ def test_generate_names_the_bad_line_of_a_problems_file(tmp_path):
     assert result.returncode == 2
     assert f"{problems}:2" in result.stderr and "'problem'" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_train_refuses_a_missing_base_model(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(
+        json.dumps(
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+        )
+        + "\n"
+    )
+    result = synth(
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "o").exists()
