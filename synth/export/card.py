@@ -70,6 +70,8 @@ def _markdown(title: str, stats: RunStats, summary: dict) -> str:
     lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()]
     lines += ["", "## Rejections", "", "| stage/reason | count |", "|---|---|"]
     lines += [f"| {reason} | {count} |" for reason, count in sorted(stats.rejected.items())]
+    if not stats.rejected:
+        lines.append("| (none) | 0 |")
     lines += [
         "",
         "## Yield by taxonomy area",
