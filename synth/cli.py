@@ -207,8 +207,9 @@ def generate(
     problems_from: Annotated[
         Path | None,
         typer.Option(
-            help='math: solve the problems of this JSONL file ({"problem", "answer"?} per '
-            "line) instead of writing new ones; without an answer the samples' majority decides."
+            help="Solve known problems instead of writing new ones. Math: a JSONL file "
+            '({"problem", "answer"?} per line; without an answer the samples\' majority decides). '
+            "Code: a run directory, whose verified problems are solved against their tests."
         ),
     ] = None,
     solution_style: Annotated[

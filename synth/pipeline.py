@@ -178,7 +178,11 @@ class Pipeline:
         store: RunStore,
         config: RunConfig,
         on_update: Callable[[Stats], None] | None = None,
+        imported: list | None = None,
     ) -> None:
+        """`imported`: per slot, a problem to solve instead of a generated one (code: a
+        (Problem, TestSuite) pair from a verified run; math: (statement, answer))."""
+        self.imported = imported
         self.taxonomy = taxonomy
         self.engine = engine
         self.sandbox = sandbox
@@ -275,15 +279,38 @@ class Pipeline:
     def _batch(self, slots: list[int]) -> BatchSteps:
         batch = BatchState(
             slots=slots,
-            combos={slot: sample_combo(self.taxonomy, slot, self.sampler) for slot in slots},
+            combos={slot: self._combo(slot) for slot in slots},
             seed=self.config.seed,
             model=self.engine.name,
         )
-        problems = yield from self._problems(batch)
-        suites = yield from self._tests(batch, problems)
+        if self.imported is None:
+            problems = yield from self._problems(batch)
+            suites = yield from self._tests(batch, problems)
+        else:
+            problems, suites = self._imported(slots)
         histories = yield from self._solutions(batch, problems, suites)
         yield from self._corrections(problems, suites, histories)
         return batch.finish(problems, suites, histories, self.config.samples)
+
+    def _combo(self, slot: int) -> SkillCombo:
+        if self.imported is not None:  # an imported problem keeps its own concepts
+            first = self.imported[slot]
+            if isinstance(first, tuple) and isinstance(first[0], Problem):
+                by_id = self.taxonomy.by_id()
+                concepts = tuple(by_id[c] for c in first[0].concept_ids if c in by_id)
+                return SkillCombo(slot=slot, concepts=concepts)
+            return SkillCombo(slot=slot, concepts=())
+        return sample_combo(self.taxonomy, slot, self.sampler)
+
+    def _imported(self, slots: list[int]) -> tuple[dict[int, Problem], dict[int, TestSuite]]:
+        """Imported code problems and their tests, renumbered into this run's slots."""
+        problems, suites = {}, {}
+        for slot in slots:
+            problem, suite = self.imported[slot]
+            new_id = problem_id(self.config.seed, slot)
+            problems[slot] = problem.model_copy(update={"id": new_id, "slot": slot})
+            suites[slot] = suite.model_copy(update={"problem_id": new_id, "dropped": ()})
+        return problems, suites
 
     def _problems(
         self, batch: BatchState, request_for=problem_request, parse=parse_problem

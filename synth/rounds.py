@@ -54,7 +54,9 @@ class RoundsConfig(BaseModel):
     rounds: int = Field(2, ge=1)
     taxonomy: Path
     seed_data: list[Path] = Field(default_factory=list, description="export dirs to start from")
-    heldout: Path | None = Field(None, description="math problems JSONL with answers")
+    heldout: Path | None = Field(
+        None, description="math: a problems JSONL with answers; code: a run directory"
+    )
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     train: TrainConfig = Field(default_factory=TrainConfig)
     validation_share: float = Field(0.05, ge=0, lt=1)

@@ -36,7 +36,7 @@ class GenerateOptions:
     record: Path | None = None
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
-    problems_from: Path | None = None  # math: JSONL of problems (and answers) to solve
+    problems_from: Path | None = None  # math: a JSONL of problems; code: a run directory
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -110,15 +110,14 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
     if options.problems_from is not None:
         from dataclasses import replace
 
-        from synth.math.problems import load_problems
+        if taxonomy.domain == "math":
+            from synth.math.problems import load_problems
 
-        if taxonomy.domain != "math":
-            raise SynthError(
-                "--problems-from",
-                "imported problems are math problems",
-                "pass a math taxonomy, e.g. --taxonomy taxonomies/math/skills.yaml",
-            )
-        imported = load_problems(options.problems_from)
+            imported = load_problems(options.problems_from)
+        else:
+            from synth.code.problems import load_verified_problems
+
+            imported = load_verified_problems(options.problems_from)
         config = replace(config, problems=len(imported))
     store = RunStore(options.out)
     settings = {
@@ -154,7 +153,9 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
                 taxonomy, engine, sandbox, store, config, on_update=show, imported=imported
             )
         else:
-            pipeline = Pipeline(taxonomy, engine, sandbox, store, config, on_update=show)
+            pipeline = Pipeline(
+                taxonomy, engine, sandbox, store, config, on_update=show, imported=imported
+            )
         try:
             pipeline.run()
             finished = True

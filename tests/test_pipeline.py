@@ -12,6 +12,7 @@ import pytest
 
 from synth.engines.base import ChatRequest, Completion
 from synth.engines.scripted import ScriptedEngine
+from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.pipeline import Pipeline, RunConfig
 from synth.records import Record
@@ -294,3 +295,31 @@ def _fixed_combos(taxonomy, slot, config):
 
     concept = taxonomy.concepts[slot % len(taxonomy.concepts)]
     return SkillCombo(slot=slot, concepts=(concept,))
+
+
+def test_verified_problems_are_solved_again_from_a_run_directory(
+    tmp_path, sandbox, run_config, monkeypatch
+):
+    """A held-out set: the verified problems of one run, with their tests, for a new model."""
+    from synth.code.problems import load_verified_problems
+
+    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    run_scenario(tmp_path / "first", sandbox, run_config)
+    imported = load_verified_problems(tmp_path / "first" / "run")
+    assert [p.entry_point for p, _ in imported] == ["clamp"]
+    with pytest.raises(SynthError, match="not a run directory"):
+        load_verified_problems(tmp_path / "nowhere")
+
+    def answer(request: ChatRequest, index: int) -> str:
+        assert request.tag == "solution" and "clamps an integer" in request.messages[0].content
+        return GOOD_A if index == 0 else BUGGY_A
+
+    config = RunConfig(problems=1, samples=2, max_rounds=1, seed=5, limits=Limits(timeout_s=5))
+    store = RunStore(tmp_path / "again")
+    engine = ScriptedEngine(answer)
+    Pipeline(TAXONOMY, engine, sandbox, store, config, imported=imported).run()
+    (record,) = store.records()
+    assert record.status == "verified" and record.concept_ids == ("clamping",)
+    assert [t.verified for t in record.trajectories] == [True, False]
+    assert record.tests.cases == imported[0][1].cases  # the imported tests, not new ones
+    assert {r.tag for r in engine.requests} == {"solution"}

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
+from synth.errors import SynthError
 from synth.problems import NearDuplicateIndex, problem_id, skill_problem_request, unusable
-from synth.records import Problem, Rejection, SkillCombo
+from synth.records import Problem, Rejection, SkillCombo, TestSuite
 
-__all__ = ["NearDuplicateIndex", "parse_problem", "problem_id", "problem_request"]
+__all__ = [
+    "NearDuplicateIndex",
+    "load_verified_problems",
+    "parse_problem",
+    "problem_id",
+    "problem_request",
+]
 
 HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)\s*(problem|signature|examples?)\b.*$", re.I | re.M)
 MIN_STATEMENT_CHARS = 40
@@ -88,3 +96,23 @@ def _parse_header(block: str) -> ast.Module | None:
         except (SyntaxError, ValueError):
             continue
     return None
+
+
+def load_verified_problems(run_dir: str | Path) -> list[tuple[Problem, TestSuite]]:
+    """The problems of a run's verified records with their kept tests, to solve again (a
+    held-out set, or a new model on known problems)."""
+    from synth.store import RunStore
+
+    store = RunStore(run_dir)
+    if not store.root.is_dir():
+        raise SynthError(str(run_dir), "not a run directory (code problems come from one)")
+    problems = [
+        (record.problem, record.tests)
+        for record in store.records()
+        if record.status == "verified"
+        and isinstance(record.problem, Problem)
+        and record.tests is not None
+    ]
+    if not problems:
+        raise SynthError(str(run_dir), "holds no verified code problems to import")
+    return problems

@@ -33,12 +33,10 @@ from synth.records import (
     MathProblem,
     Record,
     Rejection,
-    SkillCombo,
     ToolTurn,
     Verdict,
     record_id,
 )
-from synth.taxonomy import sample_combo
 
 Steps = Generator["Generate | Check", Any, Any]
 
@@ -46,9 +44,8 @@ Steps = Generator["Generate | Check", Any, Any]
 class MathPipeline(Pipeline):
     """`imported`: (statement, answer or '') per slot, instead of generated problems."""
 
-    def __init__(self, *args: Any, imported: list[tuple[str, str]] | None = None, **kw: Any):
+    def __init__(self, *args: Any, **kw: Any):
         super().__init__(*args, **kw)
-        self.imported = imported
         self.checker = AnswerChecker(
             workers=self.config.verify_workers, timeout_s=self.config.answer_timeout_s
         )
@@ -87,11 +84,6 @@ class MathPipeline(Pipeline):
             repaired = yield from self._attempts(problems, failing, round_number)
             yield from self._judge(problems, repaired, histories)
         return self._finish_batch(batch, problems, histories)
-
-    def _combo(self, slot: int) -> SkillCombo:
-        if self.imported is not None:  # an imported problem names no skills
-            return SkillCombo(slot=slot, concepts=())
-        return sample_combo(self.taxonomy, slot, self.sampler)
 
     def _math_problems(self, batch: BatchState) -> Steps:
         if self.imported is not None:
