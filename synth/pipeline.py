@@ -290,7 +290,7 @@ class Pipeline:
             problems, suites = self._imported(slots)
         histories = yield from self._solutions(batch, problems, suites)
         yield from self._corrections(problems, suites, histories)
-        return batch.finish(problems, suites, histories, self.config.samples)
+        return batch.finish(problems, histories, self.config.samples, suites)
 
     def _combo(self, slot: int) -> SkillCombo:
         if self.imported is not None:  # an imported problem keeps its own concepts
@@ -510,13 +510,14 @@ class BatchState:
 
     def finish(
         self,
-        problems: dict[int, Problem],
-        suites: dict[int, TestSuite],
+        problems: dict[int, Any],
         histories: Histories,
         samples: int,
+        suites: dict[int, TestSuite] | None = None,
     ) -> list[Record]:
-        """A record for every slot: the rejections, then verified-or-not for the rest."""
-        for slot in suites:
+        """A record for every slot: the rejections, then verified-or-not for the rest (the
+        problems still standing; code problems with their tests)."""
+        for slot in problems:
             if slot in self.records:
                 continue
             trajectories = trajectories_of(slot, histories, samples)
@@ -529,7 +530,7 @@ class BatchState:
                 rejected_at=None if verified else "solution",
                 rejection=None if verified else "no_verified_solution",
                 problem=problems[slot],
-                tests=suites[slot],
+                tests=suites[slot] if suites is not None else None,
                 trajectories=trajectories,
                 model=self.model,
                 seed=self.seed,

@@ -26,16 +26,14 @@ from synth.math.problems import parse_problem, problem_request
 from synth.math.reference import checkable, reference_answer, run_reference
 from synth.math.solutions import conversation, request, to_sample, wants_code_run
 from synth.math.verify import math_feedback, math_verdict
-from synth.pipeline import BatchState, Check, Generate, Histories, Pipeline, trajectories_of
+from synth.pipeline import BatchState, Check, Generate, Histories, Pipeline
 from synth.problems import problem_id
 from synth.records import (
     Attempt,
     MathProblem,
-    Record,
     Rejection,
     ToolTurn,
     Verdict,
-    record_id,
 )
 
 Steps = Generator["Generate | Check", Any, Any]
@@ -83,7 +81,7 @@ class MathPipeline(Pipeline):
                 break
             repaired = yield from self._attempts(problems, failing, round_number)
             yield from self._judge(problems, repaired, histories)
-        return self._finish_batch(batch, problems, histories)
+        return batch.finish(problems, histories, self.config.samples)
 
     def _math_problems(self, batch: BatchState) -> Steps:
         if self.imported is not None:
@@ -315,23 +313,3 @@ class MathPipeline(Pipeline):
         verdicts = yield Check(check)
         for key, verdict in zip(keys, verdicts, strict=True):
             histories.setdefault(key, []).append(Attempt(sample=samples[key], verdict=verdict))
-
-    def _finish_batch(self, batch: BatchState, problems, histories: Histories) -> list[Record]:
-        for slot, problem in problems.items():
-            if slot in batch.records:
-                continue
-            trajectories = trajectories_of(slot, histories, self.config.samples)
-            verified = any(t.verified for t in trajectories)
-            batch.records[slot] = Record(
-                id=record_id(self.config.seed, slot),
-                slot=slot,
-                status="verified" if verified else "rejected",
-                concept_ids=tuple(batch.combos[slot].concept_ids),
-                rejected_at=None if verified else "solution",
-                rejection=None if verified else "no_verified_solution",
-                problem=problem,
-                trajectories=trajectories,
-                model=self.engine.name,
-                seed=self.config.seed,
-            )
-        return [batch.records[slot] for slot in batch.slots]
