@@ -35,6 +35,7 @@ from synth.records import (
     ToolTurn,
     Verdict,
 )
+from synth.sandbox import run_source
 
 Steps = Generator["Generate | Check", Any, Any]
 
@@ -240,7 +241,7 @@ class MathPipeline(Pipeline):
 
     def _run_code(self, code: str) -> str:
         """What the model sees of its code's run: stdout, or the error and the status."""
-        result = self.sandbox.run({"main.py": code}, ["python3", "main.py"], self.config.limits)
+        result = run_source(self.sandbox, "python", code, self.config.limits)
         if result.status == "ok":
             return result.stdout
         return f"{result.stdout}{result.stderr[-1000:]}\n[{result.status}, exit code {result.exit_code}]"

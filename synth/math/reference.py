@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from synth.math.checker import AnswerChecker
 from synth.records import ExecResult, MathProblem, Rejection
+from synth.sandbox import run_source
 from synth.sandbox.base import Limits, Sandbox
 
 MAX_DETAIL_CHARS = 600
@@ -17,9 +18,11 @@ MAX_DETAIL_CHARS = 600
 def run_reference(
     problem: MathProblem, sandbox: Sandbox, limits: Limits
 ) -> tuple[ExecResult, ExecResult]:
-    files = {"reference.py": problem.reference_program}
-    command = ["python3", "reference.py"]
-    return sandbox.run(files, command, limits), sandbox.run(files, command, limits)
+    program = problem.reference_program
+    return (
+        run_source(sandbox, "python", program, limits),
+        run_source(sandbox, "python", program, limits),
+    )
 
 
 def reference_answer(runs: tuple[ExecResult, ExecResult]) -> str | Rejection:

@@ -36,18 +36,23 @@ def get_sandbox(kind: str = "bubblewrap", **options: object) -> Sandbox:
     return getattr(importlib.import_module(module), cls)(**options)
 
 
-def run_file(sandbox: Sandbox, language: str, path: Path, limits: Limits) -> ExecResult:
-    """Run one source file as the language's main program."""
+def run_source(sandbox: Sandbox, language: str, source: str, limits: Limits) -> ExecResult:
+    """Run a program's source as the language's main program."""
     if language not in LANGUAGES:
         raise SynthError(
             "--language", f"unknown language {language!r}", f"choose one of: {', '.join(LANGUAGES)}"
         )
     spec = LANGUAGES[language]
+    return sandbox.run({spec.filename: source}, list(spec.command), limits)
+
+
+def run_file(sandbox: Sandbox, language: str, path: Path, limits: Limits) -> ExecResult:
+    """Run one source file as the language's main program."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SynthError(str(path), f"cannot read the program: {exc}") from None
-    return sandbox.run({spec.filename: source}, list(spec.command), limits)
+    return run_source(sandbox, language, source, limits)
 
 
 def bubblewrap_works() -> tuple[bool, str]:
