@@ -127,14 +127,11 @@ class Stats:
         self.slots_done += 1
         if record.rejected_at not in ("problem", "reference"):
             self.problems_accepted += 1
-        if record.rejected_at in ("problem", "reference", "tests"):
-            self.rejected[f"{record.rejected_at}/{record.rejection}"] += 1
+        self.rejected.update(record.rejection_keys())
         for trajectory in record.trajectories:
             if trajectory.verified:
                 self.trajectories_verified += 1
                 self.trajectories_corrected += trajectory.corrected
-            elif trajectory.attempts and record.rejected_at in (None, "solution"):
-                self.rejected[f"solution/{trajectory.attempts[-1].verdict.reason}"] += 1
         self.records_verified += record.status == "verified"
 
     def summary(self) -> dict[str, Any]:

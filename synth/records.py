@@ -266,6 +266,17 @@ class Record(Frozen):
     model: str = ""
     seed: int = 0
 
+    def rejection_keys(self) -> list[str]:
+        """ "stage/reason" of each rejection the record holds: the whole problem's, or each
+        failed trajectory's last verdict (what summary.json and the dataset card count)."""
+        if self.rejected_at in ("problem", "reference", "tests"):
+            return [f"{self.rejected_at}/{self.rejection}"]
+        return [
+            f"solution/{t.attempts[-1].verdict.reason}"
+            for t in self.trajectories
+            if t.attempts and not t.verified
+        ]
+
 
 def record_id(seed: int, slot: int) -> str:
     return stable_id("record", seed, slot)

@@ -33,14 +33,11 @@ class RunStats:
         if record.status == "verified":
             self.verified_records += 1
             self.area_verified[area] += 1
-        elif record.rejected_at in ("problem", "reference", "tests"):
-            self.rejected[f"{record.rejected_at}/{record.rejection}"] += 1
+        self.rejected.update(record.rejection_keys())
         for trajectory in record.trajectories:
             self.trajectories += 1
             if trajectory.verified:
                 self.verified_by_round[len(trajectory.attempts)] += 1
-            elif trajectory.attempts:
-                self.rejected[f"solution/{trajectory.attempts[-1].verdict.reason}"] += 1
 
 
 def write_card(out: Path, title: str, stats: RunStats, summary: dict, rows: list[dict]) -> None:
