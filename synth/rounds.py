@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
+from synth.inputs import read_yaml, validated
 from synth.train import TrainConfig, check_base_model
 
 
@@ -65,20 +66,12 @@ class RoundsConfig(BaseModel):
 
 def load_rounds_config(path: str | Path) -> RoundsConfig:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SynthError(str(path), f"cannot read the config: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SynthError(str(path), f"not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SynthError(str(path), "a rounds config is a mapping (out, base_model, taxonomy, ...)")
-    try:
-        config = RoundsConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise SynthError(f"{path}: {field}", first["msg"]) from None
+    config = validated(
+        RoundsConfig,
+        read_yaml(path),
+        str(path),
+        "rounds config is a mapping (out, base_model, taxonomy, ...)",
+    )
     for where, file in [("taxonomy", config.taxonomy), ("heldout", config.heldout)] + [
         (f"seed_data[{i}]", p) for i, p in enumerate(config.seed_data)
     ]:

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from synth.errors import SynthError
+from synth.inputs import read_yaml, validated
 
 
 class LoraSettings(BaseModel):
@@ -58,25 +58,11 @@ class TrainConfig(BaseModel):
 def load_train_config(path: str | Path | None) -> TrainConfig:
     if path is None:
         return TrainConfig()
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SynthError(str(path), f"cannot read the config: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SynthError(str(path), f"not valid YAML: {exc}") from None
-    return parse_train_config(data, str(path))
+    return parse_train_config(read_yaml(Path(path)) or {}, str(path))
 
 
 def parse_train_config(data: Any, where: str = "<train config>") -> TrainConfig:
-    if not isinstance(data, dict):
-        raise SynthError(where, "a train config is a mapping of settings")
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise SynthError(f"{where}: {field}", first["msg"]) from None
+    return validated(TrainConfig, data, where, "train config is a mapping of settings")
 
 
 # --- data ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from synth.engines.base import ChatRequest, Completion, Engine
 from synth.errors import SynthError
+from synth.inputs import read_jsonl
 
 
 class ReplayEngine:
@@ -54,19 +55,8 @@ class ReplayEngine:
 
 
 def _load(path: Path) -> dict[str, list[Completion]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SynthError(str(path), "replay file not found") from None
     recorded: dict[str, list[Completion]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SynthError(where, f"not valid JSON: {exc.msg}") from None
+    for where, entry in read_jsonl(path, "replay file"):
         if not isinstance(entry, dict) or "key" not in entry or "completions" not in entry:
             raise SynthError(where, "a replay line needs 'key' and 'completions'")
         try:

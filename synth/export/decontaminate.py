@@ -9,7 +9,6 @@ benchmark and which n-gram, per dropped example.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from synth.errors import SynthError
 from synth.export.dedup import solution_text
+from synth.inputs import read_jsonl
 
 _WORD = re.compile(r"\w+")
 
@@ -34,18 +34,8 @@ class BenchmarkIndex:
     def add_file(self, path: str | Path) -> int:
         """Index every string field of a JSONL file; returns how many lines it held."""
         path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SynthError(str(path), f"cannot read the benchmark file: {exc}") from None
         count = 0
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SynthError(f"{path}:{number}", f"not valid JSON: {exc.msg}") from None
+        for _, item in read_jsonl(path, "benchmark file"):
             for text in _strings(item):
                 for gram in ngrams(text, self.n):
                     self.owners.setdefault(gram, path.stem)

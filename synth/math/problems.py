@@ -8,13 +8,13 @@ which case the majority of the samples decides it.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
+from synth.inputs import read_jsonl
 from synth.problems import skill_problem_request, unusable
 from synth.records import MathProblem, Rejection, SkillCombo
 
@@ -62,24 +62,10 @@ def parse_problem(
 def load_problems(path: str | Path) -> list[tuple[str, str]]:
     """(statement, answer or '') per line of a JSONL file; errors name the line and field."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SynthError(str(path), f"cannot read the problems file: {exc}") from None
     problems = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SynthError(where, f"not valid JSON: {exc.msg}") from None
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("problem"), str)
-            or not item["problem"].strip()
-        ):
+    for where, item in read_jsonl(path, "problems file"):
+        statement = item.get("problem") if isinstance(item, dict) else None
+        if not isinstance(statement, str) or not statement.strip():
             raise SynthError(
                 where,
                 "needs a non-empty string field 'problem'",
@@ -88,7 +74,7 @@ def load_problems(path: str | Path) -> list[tuple[str, str]]:
         answer = item.get("answer", "")
         if not isinstance(answer, (str, int, float)):
             raise SynthError(f"{where}: answer", "must be a string or a number")
-        problems.append((item["problem"].strip(), str(answer).strip()))
+        problems.append((statement.strip(), str(answer).strip()))
     if not problems:
         raise SynthError(str(path), "holds no problems")
     return problems
