@@ -23,10 +23,10 @@ from typing import Literal
 
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
-from synth.math.solutions import conversation
+from synth.math.solutions import attempt_turns, conversation
 from synth.math.verify import math_feedback
 from synth.prompts import render
-from synth.records import MathProblem, Record, Sample, ToolTurn, Trajectory
+from synth.records import MathProblem, Record, Trajectory
 
 DialogShape = Literal["final", "trajectory"]
 
@@ -123,14 +123,14 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
         last = attempts[-1]
         style = "code" if any(a.sample.turns for a in attempts) else "text"
         if dialog == "final":
-            messages = conversation(problem, style, [], [], _turns(last.sample))
+            messages = conversation(problem, style, [], [], attempt_turns(last.sample))
         else:
             messages = conversation(
                 problem,
                 style,
                 [a.sample for a in attempts[:-1]],
                 [math_feedback(a.verdict) for a in attempts[:-1]],
-                _turns(last.sample),
+                attempt_turns(last.sample),
             )
         wrong = len(last.verdict.wrong_steps)
         yield _row(
@@ -143,7 +143,3 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
             verdict=f"answer equal ({problem.answer_source}), {wrong} wrong steps",
             dialog=dialog,
         )
-
-
-def _turns(sample: Sample) -> tuple[ToolTurn, ...]:
-    return sample.turns or (ToolTurn(text=sample.text),)

@@ -42,10 +42,15 @@ def conversation(
     current attempt's finished turns (each assistant turn followed by its code's output)."""
     messages = [user(solution_prompt(problem, style))]
     for sample, text in zip(earlier, feedback, strict=True):
-        messages += _turn_messages(sample.turns or (ToolTurn(text=sample.text),))
+        messages += _turn_messages(attempt_turns(sample))
         messages.append(user(render("math/repair.j2", feedback=text)))
     messages += _turn_messages(turns)
     return tuple(messages)
+
+
+def attempt_turns(sample: Sample) -> tuple[ToolTurn, ...]:
+    """A sample's assistant turns (a text-style sample is one turn)."""
+    return sample.turns or (ToolTurn(text=sample.text),)
 
 
 def _turn_messages(turns: Sequence[ToolTurn]) -> list[Message]:
