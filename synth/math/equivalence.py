@@ -43,7 +43,6 @@ _TEXT_WRAPPER = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}"
 )
 _WORDS = re.compile(r"[A-Za-z]{2,}")
-_DECIMAL = re.compile(r"^\s*[-+]?(\d[\d,]*)?\.(\d+)\s*$")
 
 
 def _inner_timeout() -> int | None:
@@ -243,25 +242,30 @@ def _numbers_equal(gold: tuple, pred: tuple) -> Equivalence:
         value, _, percent = number
         return [value, value / 100] if percent else [value]
 
-    equal = any(g == p for g in readings(gold) for p in readings(pred))
-    if not equal:
-        for exact, decimal in ((gold, pred), (pred, gold)):
-            decimals = decimal[1]
-            if decimals is None or exact[1] is not None:
-                continue
-            written = abs(decimal[0]) * 10**decimals
-            significant = len(str(int(written))) if written else 0
-            if significant < MIN_SIGNIFICANT_DIGITS:
-                continue
-            bound = sympy.Rational(1, 2) * sympy.Rational(10) ** -decimals
-            if any(abs(e - decimal[0]) <= bound for e in readings(exact)):
-                equal = True
+    equal = any(g == p for g in readings(gold) for p in readings(pred)) or any(
+        exact[1] is None and any(_rounds_to(e, decimal) for e in readings(exact))
+        for exact, decimal in ((gold, pred), (pred, gold))
+    )
     return Equivalence(
         equivalent=equal,
         gold=sympy.sstr(gold[0]) + ("%" if gold[2] else ""),
         pred=sympy.sstr(pred[0]) + ("%" if pred[2] else ""),
         reason="equal" if equal else "different",
     )
+
+
+def _rounds_to(value: Any, decimal: tuple, slack: Any = 0) -> bool:
+    """Whether `decimal` (a `plain_number` written with decimals, not a percentage) is `value`
+    rounded to its decimals, with at least MIN_SIGNIFICANT_DIGITS significant digits.
+    `slack` widens the half-unit bound relatively, for values that were evaluated in floats."""
+    number, decimals, percent = decimal
+    if decimals is None or percent:
+        return False
+    written = abs(number) * 10**decimals
+    if (len(str(int(written))) if written else 0) < MIN_SIGNIFICANT_DIGITS:
+        return False
+    bound = sympy.Rational(1, 2) * sympy.Rational(10) ** -decimals
+    return bool(abs(value - number) <= bound * (1 + slack))
 
 
 def _verify(gold: list, pred: list) -> bool:
@@ -299,21 +303,12 @@ def _only_strings(gold: list, pred: list) -> bool:
 def _rounded_equal(gold: Any, gold_text: str, pred: Any, pred_text: str) -> bool:
     """A decimal written by rounding the other side's exact value (either side)."""
     for exact, decimal_text in ((gold, pred_text), (pred, gold_text)):
-        match = _DECIMAL.match(decimal_text)
-        if not match or not isinstance(exact, sympy.Basic) or not exact.is_number:
-            continue
-        decimals = len(match.group(2))
-        digits = (match.group(1) or "").replace(",", "").lstrip("0") + match.group(2)
-        if len(digits.lstrip("0")) < MIN_SIGNIFICANT_DIGITS:
+        decimal = plain_number(decimal_text)
+        if decimal is None or not isinstance(exact, sympy.Basic) or not exact.is_number:
             continue
         try:
             value = sympy.N(exact, 30)
-            if not value.is_real:
-                continue
-            written = sympy.Float(decimal_text.replace(",", "").strip(), 30)
-            if abs(value - written) <= sympy.Rational(1, 2) * sympy.Rational(10) ** -decimals * (
-                1 + sympy.Rational(1, 10**9)
-            ):
+            if value.is_real and _rounds_to(value, decimal, slack=sympy.Rational(1, 10**9)):
                 return True
         except (TypeError, ValueError, ArithmeticError):
             continue
