@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
+from synth.export.card import pyplot
 from synth.inputs import read_yaml, validated
 from synth.train import TrainConfig, check_base_model
 
@@ -233,11 +234,7 @@ def _finished(summary_path: Path) -> bool:
 
 
 def _plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (yields, passes, tokens) = plt.subplots(1, 3, figsize=(12, 3.5))
     rounds = [r["round"] for r in report["rounds"]]
     yields.bar(rounds, [r["verified_yield"] for r in report["rounds"]])

@@ -99,7 +99,8 @@ def _markdown(title: str, stats: RunStats, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _figure():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +110,7 @@ def _figure():
 
 
 def _plot_yield_by_area(stats: RunStats, path: Path) -> None:
-    plt = _figure()
+    plt = pyplot()
     areas = sorted(stats.area_total)
     shares = [stats.area_verified[a] / stats.area_total[a] for a in areas]
     figure, axes = plt.subplots(figsize=(8, 0.4 * len(areas) + 1.5))
@@ -123,7 +124,7 @@ def _plot_yield_by_area(stats: RunStats, path: Path) -> None:
 
 
 def _plot_self_correction(stats: RunStats, path: Path) -> None:
-    plt = _figure()
+    plt = pyplot()
     first = stats.verified_by_round.get(1, 0)
     corrected = sum(v for k, v in stats.verified_by_round.items() if k > 1)
     never = stats.trajectories - first - corrected
@@ -137,7 +138,7 @@ def _plot_self_correction(stats: RunStats, path: Path) -> None:
 
 
 def _plot_lengths(rows: list[dict], path: Path) -> None:
-    plt = _figure()
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.hist([len(r["problem"]) for r in rows] or [0], bins=20)
     left.set_title("problem statement (characters)")
