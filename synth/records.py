@@ -166,7 +166,7 @@ class TestOutcome(Frozen):
     error: str = Field("", description="the failing assert's message or the exception, bounded")
 
 
-ExecStatus = Literal["ok", "failed", "timeout", "memory", "output_limit", "error"]
+ExecStatus = Literal["ok", "failed", "compile_error", "timeout", "memory", "output_limit", "error"]
 
 
 class ExecResult(Frozen):
@@ -176,7 +176,8 @@ class ExecResult(Frozen):
     exit_code: int | None
     stdout: str
     stderr: str
-    duration_s: float
+    duration_s: float = Field(description="compile and run, seconds")
+    compile_s: float = Field(0.0, description="the compile step's share of duration_s")
 
 
 class Equivalence(Frozen):

@@ -7,6 +7,7 @@ into failed outcomes that carry the sandbox's evidence.
 
 from __future__ import annotations
 
+import ast
 import json
 import secrets
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from synth.records import ExecResult, TestOutcome, TestSuite
 from synth.sandbox.base import Limits, Sandbox
 
 MAX_EVIDENCE_CHARS = 2000
+HYPOTHESIS_MAX_EXAMPLES = 100  # per property; with a fixed seed (see harness.py)
 
 
 @cache
@@ -43,6 +45,8 @@ def test_files(code: str, suite: TestSuite, per_test_timeout_s: float) -> dict[s
         call = _test_function_name(case.source)
         cases.append({"name": case.name, "source": case.source, "call": call})
     spec = {"setup": suite.setup, "cases": cases, "per_test_timeout_s": per_test_timeout_s}
+    if "hypothesis" in suite.setup or any("hypothesis" in c.source for c in suite.cases):
+        spec["hypothesis"] = {"max_examples": HYPOTHESIS_MAX_EXAMPLES}
     return {"harness.py": harness_source(), "solution.py": code, "tests.json": json.dumps(spec)}
 
 
@@ -90,9 +94,13 @@ def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> 
 
 
 def _test_function_name(source: str) -> str | None:
-    first = source.lstrip().split("\n", 1)[0]
-    if first.startswith("def test") and "(" in first:
-        return first[4 : first.index("(")].strip()
+    """The `test*` function a case defines (decorated or not), which the harness then calls."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return None
+    if len(body) == 1 and isinstance(body[0], ast.FunctionDef) and body[0].name.startswith("test"):
+        return body[0].name
     return None
 
 

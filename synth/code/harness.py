@@ -6,7 +6,7 @@ verdict knows which tests pass, which fail and why, and a test that hangs is sto
 its own alarm while the others still report.
 
 Input files: solution.py and tests.json ({"setup": str, "cases": [{"name", "source",
-"call"}], "per_test_timeout_s": float}). The report is one JSON line on the original
+"call"}], "per_test_timeout_s": float, "hypothesis": {"max_examples": int} or absent}). The report is one JSON line on the original
 stdout, prefixed with a nonce read from stdin before any model code runs, so output the
 solution prints cannot pass for a report. This guards against accidents, not against code
 written to inspect the harness itself.
@@ -48,6 +48,25 @@ def _describe(exc, source_name):
     return text[-MAX_ERROR_CHARS:]
 
 
+def _settle_hypothesis(options):
+    """Fixed seed, bounded examples, no database: a property fails the same way every run,
+    and its falsifying example is attached to the failure (printed by _describe)."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return
+    settings.register_profile(
+        "synth",
+        max_examples=int(options.get("max_examples", 100)),
+        derandomize=True,
+        deadline=None,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    settings.load_profile("synth")
+
+
 def main():
     nonce = sys.stdin.readline().strip()
     report = os.fdopen(os.dup(1), "w")  # a private copy of stdout, kept from the solution
@@ -55,6 +74,8 @@ def main():
         spec = json.load(handle)
     timeout = float(spec.get("per_test_timeout_s", 5))
     signal.signal(signal.SIGALRM, _on_alarm)
+    if spec.get("hypothesis"):
+        _settle_hypothesis(spec["hypothesis"])
     namespace = {"__name__": "solution"}
     results = []
     error_before_tests = ""

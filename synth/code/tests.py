@@ -73,7 +73,7 @@ def split_tests(
     cases: list[TestCase] = []
     dropped: list[DroppedTest] = []
     for node in tree.body:
-        source = ast.get_source_segment(code, node) or ast.unparse(node)
+        source = _segment(code, node)
         if _is_case(node):
             case = TestCase(name=f"t{len(cases) + len(dropped) + 1}", source=source)
             if entry_point is None or _references(node, entry_point):
@@ -85,6 +85,15 @@ def split_tests(
         ):  # tests never redefine the solution
             setup.append(source)
     return "\n".join(setup), cases, dropped
+
+
+def _segment(code: str, node: ast.stmt) -> str:
+    """The node's source, decorators included (a `@given` property is part of its test)."""
+    decorators = getattr(node, "decorator_list", [])
+    if not decorators:
+        return ast.get_source_segment(code, node) or ast.unparse(node)
+    lines = code.splitlines()[decorators[0].lineno - 1 : node.end_lineno]
+    return "\n".join(lines)
 
 
 def stub_solution(problem: Problem) -> str:

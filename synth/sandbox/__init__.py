@@ -1,49 +1,60 @@
 """Isolated execution of untrusted code: backends behind the `Sandbox` protocol.
 
-Backends are a plain dict of lazily imported classes; `get_sandbox("bubblewrap")` returns
-one. Languages say which file a program goes in and how it runs.
+Backends are a plain dict of lazily imported classes; `get_sandbox("docker")` returns one,
+`get_sandbox("auto")` the best one that works here. Languages (languages.py) say which
+files a program is made of and how it compiles and runs.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import SynthError
 from synth.records import ExecResult
 from synth.sandbox.base import Limits, Sandbox
+from synth.sandbox.languages import LANGUAGES, Language, get_language
 
-BACKENDS = {"bubblewrap": "synth.sandbox.bubblewrap:BubblewrapSandbox"}
+__all__ = ["LANGUAGES", "Language", "Limits", "Sandbox", "get_sandbox", "run_file", "run_source"]
 
-
-@dataclass(frozen=True)
-class Language:
-    name: str
-    filename: str
-    command: tuple[str, ...]
-
-
-LANGUAGES = {"python": Language(name="python", filename="main.py", command=("python3", "main.py"))}
+BACKENDS = {
+    "bubblewrap": "synth.sandbox.bubblewrap:BubblewrapSandbox",
+    "docker": "synth.sandbox.docker_pool:DockerSandbox",
+}
+CHOICES = ("auto", *BACKENDS)
 
 
 def get_sandbox(kind: str = "bubblewrap", **options: object) -> Sandbox:
+    """A backend by name; "auto" is Docker when an engine answers and the Python image is
+    built, else bubblewrap (`describe()` says which was taken, `auto_reason` why)."""
+    if kind == "auto":
+        return _auto(**options)
     if kind not in BACKENDS:
         raise SynthError(
-            "--sandbox", f"unknown backend {kind!r}", f"choose one of: {', '.join(BACKENDS)}"
+            "--sandbox", f"unknown backend {kind!r}", f"choose one of: {', '.join(CHOICES)}"
         )
     module, _, cls = BACKENDS[kind].partition(":")
     return getattr(importlib.import_module(module), cls)(**options)
 
 
+def _auto(**options: object) -> Sandbox:
+    try:
+        sandbox = get_sandbox("docker", **options)
+        sandbox.image_ready("python")
+    except SynthError as exc:
+        fallback = get_sandbox("bubblewrap")
+        fallback.auto_reason = f"Docker not used: {exc}"
+        return fallback
+    sandbox.auto_reason = "a Docker engine answered"
+    return sandbox
+
+
 def run_source(sandbox: Sandbox, language: str, source: str, limits: Limits) -> ExecResult:
-    """Run a program's source as the language's main program."""
-    if language not in LANGUAGES:
-        raise SynthError(
-            "--language", f"unknown language {language!r}", f"choose one of: {', '.join(LANGUAGES)}"
-        )
-    spec = LANGUAGES[language]
-    return sandbox.run({spec.filename: source}, list(spec.command), limits)
+    """Run a program's source as the language's main program (compiled first if it must be)."""
+    spec = get_language(language)
+    return sandbox.run(
+        spec.program("", source), list(spec.run), limits, compile=spec.compile, language=language
+    )
 
 
 def run_file(sandbox: Sandbox, language: str, path: Path, limits: Limits) -> ExecResult:

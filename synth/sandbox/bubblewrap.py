@@ -1,8 +1,9 @@
 """The bubblewrap sandbox: one short-lived, isolated process tree per run.
 
 Each run gets:
-- a fresh host temporary directory holding its files, mounted read-write at /work (the
-  working directory), and a private tmpfs at /tmp;
+- a private, size-capped tmpfs at /work (the working directory) where each of its files
+  is bind-mounted read-only from a fresh host temporary directory, and another at /tmp:
+  whatever it writes stays in memory and within `disk_mb`, never on the host's disk;
 - new user, PID, network, IPC, UTS and cgroup namespaces (`--unshare-all`): no network
   at all, no view of host processes; `--die-with-parent` and `--new-session`;
 - a read-only /usr (with the /bin, /lib symlinks) and nothing else of the host: no /etc,
@@ -24,6 +25,7 @@ stronger isolation.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pwd
@@ -39,6 +41,7 @@ from pathlib import Path, PurePosixPath
 from synth.errors import SynthError
 from synth.records import ExecResult
 from synth.sandbox.base import Limits
+from synth.sandbox.languages import get_language
 
 WORKDIR = "/work"
 MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
@@ -47,6 +50,7 @@ READ_CHUNK = 65536
 
 class BubblewrapSandbox:
     name = "bubblewrap"
+    auto_reason = ""
 
     def __init__(
         self, bwrap: str | None = None, prlimit: str | None = None, niceness: int = 10
@@ -65,19 +69,58 @@ class BubblewrapSandbox:
         nice = shutil.which("nice")
         self.nice = [nice, "-n", str(niceness)] if nice and niceness else []
 
+    def describe(self) -> str:
+        return "bubblewrap"
+
     def run(
         self,
         files: Mapping[str, str],
         command: Sequence[str],
         limits: Limits = Limits(),
         stdin: str = "",
+        *,
+        compile: Sequence[str] | None = None,
+        language: str = "python",
     ) -> ExecResult:
         for name in files:
             _check_relative(name)
+        for program in (command[0], *(compile[:1] if compile else ())):
+            _check_visible(program, language)
+        env = {k: v.replace("{workdir}", WORKDIR) for k, v in get_language(language).env.items()}
         host_dir = Path(tempfile.mkdtemp(prefix="synth-sbx-"))
         try:
             self._populate(host_dir, files)
-            return self._execute(host_dir, command, limits, stdin)
+            address_space = get_language(language).address_space_limit
+            if not compile:
+                return self._execute(host_dir, command, limits, stdin, env, address_space)
+            # The compiler (trusted, bounded by time and file size) writes the binary into
+            # the host directory; the run then sees it, read-only, like the sources.
+            compiled = self._execute(
+                host_dir,
+                compile,
+                limits.model_copy(
+                    update={
+                        "timeout_s": limits.compile_timeout_s,
+                        "cpu_s": limits.compile_timeout_s,
+                    }
+                ),
+                "",
+                env,
+                address_space=False,
+                writable=True,
+            )
+            if compiled.status != "ok":
+                status = "compile_error" if compiled.status == "failed" else compiled.status
+                return compiled.model_copy(
+                    update={"status": status, "compile_s": compiled.duration_s}
+                )
+            result = self._execute(host_dir, command, limits, stdin, env, address_space)
+            return result.model_copy(
+                update={
+                    "duration_s": compiled.duration_s + result.duration_s,
+                    "compile_s": compiled.duration_s,
+                }
+            )
         finally:
             shutil.rmtree(host_dir, ignore_errors=True)
 
@@ -95,14 +138,31 @@ class BubblewrapSandbox:
             for path in [host_dir, *host_dir.rglob("*")]:
                 os.chown(path, self.uid, self.gid)
 
-    def _argv(self, host_dir: Path, command: Sequence[str], limits: Limits) -> list[str]:
+    def _argv(
+        self,
+        host_dir: Path,
+        command: Sequence[str],
+        limits: Limits,
+        env: Mapping[str, str],
+        address_space: bool,
+        writable: bool,
+    ) -> list[str]:
         cpu = math.ceil(limits.cpu_s or limits.timeout_s)
         memory = limits.memory_mb * 1024 * 1024
+        disk = str(limits.disk_mb * 1024 * 1024)
+        if writable:
+            work = ["--bind", str(host_dir), WORKDIR]
+        else:
+            work = ["--size", disk, "--tmpfs", WORKDIR]
+            for path in sorted(host_dir.rglob("*")):
+                relative = path.relative_to(host_dir)
+                if path.is_file() and not relative.parts[0].startswith("."):
+                    work += ["--ro-bind", str(path), f"{WORKDIR}/{relative.as_posix()}"]
         return [
             *self.nice,
             self.prlimit,
             f"--cpu={cpu}:{cpu + 1}",  # soft: SIGXCPU, hard: SIGKILL one second later
-            f"--as={memory}",
+            *([f"--as={memory}"] if address_space else []),
             f"--nproc={limits.max_processes}",
             f"--fsize={limits.max_file_mb * 1024 * 1024}",
             "--core=0",
@@ -131,11 +191,11 @@ class BubblewrapSandbox:
             "/proc",
             "--dev",
             "/dev",
+            "--size",
+            disk,
             "--tmpfs",
             "/tmp",
-            "--bind",
-            str(host_dir),
-            WORKDIR,
+            *work,
             "--remount-ro",
             "/",  # the sandbox's own root: nothing but the mounts above is writable
             "--chdir",
@@ -156,18 +216,26 @@ class BubblewrapSandbox:
             "--setenv",
             "PYTHONHASHSEED",
             "0",
+            *[arg for name, value in env.items() for arg in ("--setenv", name, value)],
             "--",
             *command,
         ]
 
     def _execute(
-        self, host_dir: Path, command: Sequence[str], limits: Limits, stdin: str
+        self,
+        host_dir: Path,
+        command: Sequence[str],
+        limits: Limits,
+        stdin: str,
+        env: Mapping[str, str],
+        address_space: bool,
+        writable: bool = False,
     ) -> ExecResult:
         started = time.monotonic()
         user = {} if self.uid is None else {"user": self.uid, "group": self.gid, "extra_groups": []}
         try:
             process = subprocess.Popen(
-                self._argv(host_dir, command, limits),
+                self._argv(host_dir, command, limits, env, address_space, writable),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -289,6 +357,33 @@ def _check_relative(name: str) -> None:
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise ValueError(f"sandbox file names must be relative paths inside the work dir: {name!r}")
+
+
+@functools.cache
+def _visible_inside(program: str) -> bool:
+    """Whether `program` resolves inside the sandbox, which sees only the host's /usr."""
+    if program.startswith("./"):
+        return True
+    found = shutil.which(program, path="/usr/local/bin:/usr/bin:/bin")
+    if found is None:
+        return False
+    path = Path(found)
+    for _ in range(40):  # follow the links one hop at a time: each hop must stay in /usr
+        if not str(path).startswith(("/usr/", "/bin/")):
+            return False
+        if not path.is_symlink():
+            return path.exists()
+        path = Path(os.path.normpath(path.parent / os.readlink(path)))  # absolute links win
+    return False
+
+
+def _check_visible(program: str, language: str) -> None:
+    if not _visible_inside(program):
+        raise SynthError(
+            "sandbox",
+            f"bubblewrap cannot run {language} here: {program!r} is not installed under /usr",
+            "use the Docker sandbox (--sandbox docker) with `synth sandbox build`",
+        )
 
 
 def _sandbox_user() -> tuple[int | None, int | None]:

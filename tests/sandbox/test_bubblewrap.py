@@ -180,5 +180,5 @@ def test_file_names_must_stay_inside_the_work_dir(sandbox):
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(SynthError, match="choose one of: bubblewrap"):
+    with pytest.raises(SynthError, match="choose one of: auto, bubblewrap, docker"):
         get_sandbox("nope")
