@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from synth.errors import SynthError
+from synth.sandbox.languages import LANGUAGES
 
 app = typer.Typer(
     help="synth: verified synthetic training data for code and math. Generate problems, tests, "
@@ -27,7 +28,9 @@ app = typer.Typer(
     add_completion=False,
 )
 taxonomy_app = typer.Typer(help="Inspect skill taxonomies.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="Sandboxes: build the Docker images, run code in one.", no_args_is_help=True
+)
 model_app = typer.Typer(help="Local models.", no_args_is_help=True)
 math_app = typer.Typer(help="Math answers: compare them as a grader would.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
@@ -44,8 +47,16 @@ class EngineKind(str, Enum):
     replay = "replay"
 
 
-class Language(str, Enum):
-    python = "python"
+Language = Enum("Language", {name: name for name in LANGUAGES}, type=str)  # type: ignore[misc]
+
+
+class SandboxKind(str, Enum):
+    auto = "auto"
+    docker = "docker"
+    bubblewrap = "bubblewrap"
+
+
+SANDBOX_HELP = "auto (Docker when an engine answers and the images are built, else bubblewrap), docker, bubblewrap."
 
 
 class SolutionStyle(str, Enum):
@@ -100,23 +111,70 @@ def taxonomy_sample(
 # --- sandbox and verify -----------------------------------------------------------------
 
 
+def _open_sandbox(kind: SandboxKind):
+    from synth.sandbox import get_sandbox
+
+    sandbox = get_sandbox(kind.value)
+    if sandbox.auto_reason:
+        err.print(f"sandbox: {sandbox.describe()} ({sandbox.auto_reason})")
+    return sandbox
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    language: Annotated[
+        list[Language] | None,
+        typer.Option(help="A language to build (repeat the option); default: all of them."),
+    ] = None,
+    base_image: Annotated[
+        str,
+        typer.Option(
+            help="The Debian bookworm image to build on; without a registry, build one with "
+            "sandboxes/bootstrap-base.sh."
+        ),
+    ] = "debian:bookworm-slim",
+    dockerfiles: Annotated[
+        Path | None,
+        typer.Option(help="The directory of <language>/Dockerfile. [default: sandboxes/]"),
+    ] = None,
+    tag: Annotated[str, typer.Option(help="Image tag.")] = "latest",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the build logs.")] = False,
+) -> None:
+    """Build the sandbox images synth-sandbox-<language>:TAG with the Docker engine."""
+    from synth.sandbox.images import build_images
+
+    names = [lang.value for lang in language] if language else list(LANGUAGES)
+    log = (
+        (lambda line: err.print(line, markup=False, highlight=False))
+        if verbose
+        else (lambda _: None)
+    )
+    for image in build_images(names, base_image, dockerfiles, tag, log):
+        err.print(f"built {image.tag}  {image.size_mb:.0f} MB  {image.seconds:.0f} s")
+
+
 @sandbox_app.command("exec")
 def sandbox_exec(
     file: Annotated[Path, typer.Argument(help="The program to run.")],
     language: Annotated[Language, typer.Option(help="The program's language.")] = Language.python,
+    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
     timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
 ) -> None:
-    """Run FILE in the sandbox and print {"status", "exit_code", "stdout", "stderr", "duration_s"}."""
-    from synth.sandbox import get_sandbox, run_file
+    """Run FILE (compiled first if its language compiles) and print the result as JSON:
+    {"status", "exit_code", "stdout", "stderr", "duration_s", "compile_s"}."""
+    from synth.sandbox import run_file
     from synth.sandbox.base import Limits
 
     if not file.is_file():
         raise SynthError(str(file), "no such file")
-    sandbox = get_sandbox("bubblewrap")
-    result = run_file(
-        sandbox, language.value, file, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
-    )
+    backend = _open_sandbox(sandbox)
+    try:
+        result = run_file(
+            backend, language.value, file, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+        )
+    finally:
+        backend.close()
     _print_json(result.model_dump())
 
 
@@ -125,22 +183,42 @@ def verify(
     language: Annotated[Language, typer.Argument(help="The solution's language.")],
     solution: Annotated[Path, typer.Option(help="The solution file.")],
     tests: Annotated[
-        Path, typer.Option(help="Assert-based tests; run after the solution, in one module.")
+        Path,
+        typer.Option(
+            help="The tests, in the same language: asserts after the solution (Python, "
+            "JavaScript, C++, Rust, PHP), the tests' main (C++, Rust), `package main` with "
+            "main (Go), `public class Main` (Java)."
+        ),
     ],
+    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
     timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
 ) -> None:
-    """Check a solution: parse, lint (ruff), then its tests in the sandbox. Prints one JSON verdict.
+    """Check a solution against its tests in the sandbox and print one JSON verdict.
 
+    Python: parse, lint (ruff), then each test on its own. Other languages: solution and
+    tests become one program, compiled once (a compile error is its own stage), then run.
     Exits 0 when every check passes, 1 when one fails.
     """
-    from synth.code.standalone import verify_files
-    from synth.sandbox import get_sandbox
+    from synth.code.polyglot import verify_program
+    from synth.code.standalone import read_source, verify_files
     from synth.sandbox.base import Limits
 
-    verdict = verify_files(
-        solution, tests, get_sandbox("bubblewrap"), Limits(timeout_s=timeout_s, memory_mb=memory_mb)
-    )
+    limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+    backend = _open_sandbox(sandbox)
+    try:
+        if language.value == "python":
+            verdict = verify_files(solution, tests, backend, limits)
+        else:
+            verdict = verify_program(
+                language.value,
+                read_source(solution, "--solution"),
+                read_source(tests, "--tests"),
+                backend,
+                limits,
+            )
+    finally:
+        backend.close()
     _print_json(verdict.model_dump())
     raise typer.Exit(0 if verdict.passed else 1)
 
@@ -199,6 +277,7 @@ def generate(
         int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
     ] = 1024,
     verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
+    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
     gpu_memory_utilization: Annotated[
         float | None,
         typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU)."),
@@ -270,6 +349,7 @@ def generate(
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
         problems_from=problems_from,
+        sandbox=sandbox.value,
     )
     run_generate(options, err)
 

@@ -200,7 +200,7 @@ class StepCheck(Frozen):
         return f"{self.left} = {self.right}"
 
 
-VerdictStage = Literal["extract", "parse", "lint", "tests", "answer", "steps", "ok"]
+VerdictStage = Literal["extract", "parse", "lint", "compile", "tests", "answer", "steps", "ok"]
 
 
 class Verdict(Frozen):

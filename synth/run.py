@@ -37,6 +37,7 @@ class GenerateOptions:
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
     problems_from: Path | None = None  # math: a JSONL of problems; code: a run directory
+    sandbox: str = "auto"  # auto, docker or bubblewrap
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -129,7 +130,11 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
         "problems_from": str(options.problems_from) if options.problems_from else None,
     }
     check_settings(store, settings)
-    sandbox = get_sandbox("bubblewrap")
+    sandbox = get_sandbox(options.sandbox)
+    console.print(
+        f"sandbox: {sandbox.describe()}"
+        + (f" ({sandbox.auto_reason})" if sandbox.auto_reason else "")
+    )
     engine = open_engine(options)
     store.write_settings(settings)
     finished = False

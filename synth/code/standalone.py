@@ -18,7 +18,7 @@ from synth.records import Sample, TestCase, TestSuite, stable_id
 from synth.sandbox.base import Limits, Sandbox
 
 
-def _read(path: Path, flag: str) -> str:
+def read_source(path: Path, flag: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -28,8 +28,8 @@ def _read(path: Path, flag: str) -> str:
 
 
 def verify_files(solution: Path, tests: Path, sandbox: Sandbox, limits: Limits):
-    code = _read(solution, "--solution")
-    test_code = _read(tests, "--tests")
+    code = read_source(solution, "--solution")
+    test_code = read_source(tests, "--tests")
     sample = Sample(
         id=stable_id("file", code), problem_id="file", trajectory=0, round=1, text=code, code=code
     )

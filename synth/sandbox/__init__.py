@@ -53,7 +53,11 @@ def run_source(sandbox: Sandbox, language: str, source: str, limits: Limits) -> 
     """Run a program's source as the language's main program (compiled first if it must be)."""
     spec = get_language(language)
     return sandbox.run(
-        spec.program("", source), list(spec.run), limits, compile=spec.compile, language=language
+        spec.program("", source),
+        spec.command(limits.memory_mb),
+        limits,
+        compile=spec.compile,
+        language=language,
     )
 
 

@@ -93,8 +93,9 @@ def _run_python_here(argv):
             print(exc.code, file=sys.stderr)
             code = 1
     except BaseException as exc:  # noqa: BLE001 - reported as the interpreter would
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != os.path.abspath(argv[0]):
+        tb = exc.__traceback__  # drop runpy's frames, as `python3 main.py` shows none
+        program = os.path.abspath(argv[0])
+        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != program:
             tb = tb.tb_next
         traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
         code = 1

@@ -30,6 +30,10 @@ class Language:
     env: dict[str, str] = field(default_factory=dict)
     preload: tuple[str, ...] = ()  # modules the Python fork server imports once
 
+    def command(self, memory_mb: int) -> list[str]:
+        """The run command, with the runtime's own heap limit where it has one."""
+        return [part.replace("{memory_mb}", str(memory_mb)) for part in self.run]
+
     @property
     def image(self) -> str:
         return f"synth-sandbox-{self.name}"
@@ -65,7 +69,9 @@ LANGUAGES: dict[str, Language] = {
             name="javascript",
             extension="js",
             main="main.js",
-            run=("node", "main.js"),
+            compile=("node", "--check", "main.js"),  # a syntax error is a compile error
+            # V8 grows its heap far past a container's limit unless told
+            run=("node", "--max-old-space-size={memory_mb}", "main.js"),
             address_space_limit=False,
         ),
         Language(
@@ -104,15 +110,15 @@ LANGUAGES: dict[str, Language] = {
             extension="java",
             files=("Solution.java", "Main.java"),
             compile=("javac", "-encoding", "UTF-8", "-d", ".", "Solution.java", "Main.java"),
-            # -ea: Java ignores `assert` unless asked; serial GC and one JIT thread keep the
-            # JVM's own threads and memory small inside a limited container.
+            # -ea: Java ignores `assert` unless asked. The serial GC and the quick (C1) JIT
+            # keep the JVM's own threads, memory and start-up small in a limited container.
             run=(
                 "java",
                 "-ea",
                 "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1",
                 "-Xss16m",
-                "-XX:MaxRAMPercentage=60",
+                "-Xmx{memory_mb}m",
                 "-cp",
                 ".",
                 "Main",
@@ -124,6 +130,7 @@ LANGUAGES: dict[str, Language] = {
             name="php",
             extension="php",
             main="main.php",
+            compile=("php", "-l", "main.php"),  # a syntax error is a compile error
             # Debian's php.ini compiles `assert` out (zend.assertions=-1); tests need it.
             run=(
                 "php",
