@@ -101,14 +101,27 @@ def test_verify_runs_humaneval_style_check_functions(tmp_path):
 
 
 @pytest.mark.sandbox
-def test_sandbox_exec_prints_one_json_result(tmp_path):
+@pytest.mark.docker
+@pytest.mark.parametrize("backend", ["bubblewrap", "docker"])
+def test_sandbox_exec_prints_one_json_result(tmp_path, backend):
     program = tmp_path / "p.py"
     program.write_text("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(4)\n")
     result = runner.invoke(
-        app, ["sandbox", "exec", "--language", "python", "--timeout-s", "5", str(program)]
+        app,
+        [
+            "sandbox",
+            "exec",
+            "--language",
+            "python",
+            "--sandbox",
+            backend,
+            "--timeout-s",
+            "5",
+            str(program),
+        ],
     )
     data = json.loads(result.stdout)
-    assert set(data) == {"status", "exit_code", "stdout", "stderr", "duration_s"}
+    assert set(data) == {"status", "exit_code", "stdout", "stderr", "duration_s", "compile_s"}
     assert (data["status"], data["exit_code"], data["stdout"], data["stderr"]) == (
         "failed",
         4,
