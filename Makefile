@@ -1,25 +1,29 @@
 # The two commands of the quick start:
 #   make demo   set everything up, then run `synth generate` on embedded defaults
 #   make test   set everything up, then run the whole test suite (what CI runs)
-# Set-up is idempotent: system packages (bubblewrap; sympy and numpy for the sandbox's
-# Python, which runs math reference programs), a virtual environment in .venv with
-# synth and the CPU build of vLLM, and the tiny local model (built on first use).
+# Set-up is idempotent: system packages (bubblewrap; sympy, numpy and hypothesis for the
+# sandbox's Python), a virtual environment in .venv with synth and the CPU build of vLLM,
+# and the tiny local model (built on first use). `make test` also needs the Docker
+# sandboxes: a Docker engine (Debian's docker.io, started if none runs) and the language
+# images, built on a Debian base bootstrapped here (no registry needed); with a registry,
+# `make test DOCKER_BASE=debian:bookworm-slim` builds on the official image instead.
 
 VENV ?= .venv
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+DOCKER_BASE ?= synth-debian:bookworm
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test test-fast setup system-packages
+.PHONY: demo test test-fast setup system-packages docker-engine sandbox-images
 
 demo: setup
 	$(VENV)/bin/synth generate --out runs/demo --problems 8 --samples 4 --max-rounds 2
 
-test: setup
+test: setup sandbox-images
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup sandbox-images
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
 setup: system-packages $(VENV)/.installed
@@ -36,3 +40,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[cpu,train,dev]'
 	$(VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
+
+docker-engine:
+	sandboxes/start-docker-engine.sh
+
+sandbox-images: docker-engine $(VENV)/.installed
+	@if [ "$(DOCKER_BASE)" = synth-debian:bookworm ]; then sandboxes/bootstrap-base.sh $(DOCKER_BASE); fi
+	$(VENV)/bin/synth sandbox build --base-image $(DOCKER_BASE)

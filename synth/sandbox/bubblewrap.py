@@ -8,7 +8,10 @@ Each run gets:
   at all, no view of host processes; `--die-with-parent` and `--new-session`;
 - a read-only /usr (with the /bin, /lib symlinks) and nothing else of the host: no /etc,
   no /home, no host environment (`--clearenv`), all capabilities dropped;
-- an unprivileged uid (nobody) when synth runs as root, so the process limit holds;
+- an unprivileged uid of its own when synth runs as root, so the process limit holds: runs
+  take turns through 4096 unused uids (300000 up), because the kernel keeps charging a
+  uid's process count for a while after its runs' namespaces end, and one shared uid then
+  hits the limit under a steady stream of runs;
 - a lower CPU priority (nice 10 by default), so checks yield to the LLM engine;
 - rlimits set by `prlimit` before bwrap starts: CPU seconds, address space, processes,
   file size, no core dumps; a wall-clock limit enforced here, and an output cap (the run
@@ -18,17 +21,16 @@ When the program's main process ends, bwrap ends and the kernel kills everything
 the PID namespace, so nothing it started outlives the run.
 
 Not guaranteed: this is not a defence against kernel exploits, the memory limit is per
-process address space (not the total of a process tree), and the process limit counts all
-processes of the sandbox uid, so concurrent runs share it. The Docker backend gives
+process address space (not the total of a process tree). The Docker backend gives
 stronger isolation.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -44,6 +46,7 @@ from synth.sandbox.base import Limits
 from synth.sandbox.languages import get_language
 
 WORKDIR = "/work"
+UID_BASE, UID_COUNT = 300000, 4096  # unused uids the runs take turns with (root only)
 MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 READ_CHUNK = 65536
 
@@ -63,7 +66,11 @@ class BubblewrapSandbox:
             )
         if not self.prlimit:
             raise SynthError("sandbox", "prlimit is not installed", "apt-get install util-linux")
-        self.uid, self.gid = _sandbox_user()
+        # RLIMIT_NPROC does not bind root: as root, each run gets a uid of its own.
+        self.uids = (
+            itertools.cycle(range(UID_BASE, UID_BASE + UID_COUNT)) if os.geteuid() == 0 else None
+        )
+        self.uid_lock = threading.Lock()
         # Generation is the expensive resource: checks run at a lower CPU priority so that,
         # on a machine shared with the engine, they use idle cycles instead of the engine's.
         nice = shutil.which("nice")
@@ -88,11 +95,12 @@ class BubblewrapSandbox:
             _check_visible(program, language)
         env = {k: v.replace("{workdir}", WORKDIR) for k, v in get_language(language).env.items()}
         host_dir = Path(tempfile.mkdtemp(prefix="synth-sbx-"))
+        uid = self._next_uid()
         try:
-            self._populate(host_dir, files)
+            self._populate(host_dir, files, uid)
             address_space = get_language(language).address_space_limit
             if not compile:
-                return self._execute(host_dir, command, limits, stdin, env, address_space)
+                return self._execute(host_dir, command, limits, stdin, env, address_space, uid)
             # The compiler (trusted, bounded by time and file size) writes the binary into
             # the host directory; the run then sees it, read-only, like the sources.
             compiled = self._execute(
@@ -107,6 +115,7 @@ class BubblewrapSandbox:
                 "",
                 env,
                 address_space=False,
+                uid=uid,
                 writable=True,
             )
             if compiled.status != "ok":
@@ -114,7 +123,7 @@ class BubblewrapSandbox:
                 return compiled.model_copy(
                     update={"status": status, "compile_s": compiled.duration_s}
                 )
-            result = self._execute(host_dir, command, limits, stdin, env, address_space)
+            result = self._execute(host_dir, command, limits, stdin, env, address_space, uid)
             return result.model_copy(
                 update={
                     "duration_s": compiled.duration_s + result.duration_s,
@@ -129,14 +138,20 @@ class BubblewrapSandbox:
 
     # --- internals -------------------------------------------------------------------
 
-    def _populate(self, host_dir: Path, files: Mapping[str, str]) -> None:
+    def _next_uid(self) -> int | None:
+        if self.uids is None:
+            return None
+        with self.uid_lock:
+            return next(self.uids)
+
+    def _populate(self, host_dir: Path, files: Mapping[str, str], uid: int | None) -> None:
         for name, content in files.items():
             path = host_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
-        if self.uid is not None:
+        if uid is not None:
             for path in [host_dir, *host_dir.rglob("*")]:
-                os.chown(path, self.uid, self.gid)
+                os.chown(path, uid, uid)
 
     def _argv(
         self,
@@ -229,10 +244,11 @@ class BubblewrapSandbox:
         stdin: str,
         env: Mapping[str, str],
         address_space: bool,
+        uid: int | None,
         writable: bool = False,
     ) -> ExecResult:
         started = time.monotonic()
-        user = {} if self.uid is None else {"user": self.uid, "group": self.gid, "extra_groups": []}
+        user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
         try:
             process = subprocess.Popen(
                 self._argv(host_dir, command, limits, env, address_space, writable),
@@ -384,14 +400,3 @@ def _check_visible(program: str, language: str) -> None:
             f"bubblewrap cannot run {language} here: {program!r} is not installed under /usr",
             "use the Docker sandbox (--sandbox docker) with `synth sandbox build`",
         )
-
-
-def _sandbox_user() -> tuple[int | None, int | None]:
-    """nobody's uid/gid when running as root (RLIMIT_NPROC does not bind root), else None."""
-    if os.geteuid() != 0:
-        return None, None
-    try:
-        entry = pwd.getpwnam("nobody")
-        return entry.pw_uid, entry.pw_gid
-    except KeyError:
-        return 65534, 65534

@@ -42,7 +42,7 @@ from synth.sandbox.languages import Language, get_language
 
 SOCKET_DIR = "/run/synth"
 SOCKET_NAME = "server.sock"
-LABEL = "org.synth.sandbox.pool"
+LABEL = "org.synth.sandbox.pool"  # value: "<host>:<pid>" of the process owning the pool
 SERVER_OVERHEAD_MB = 128  # the server's interpreter and pre-imported modules
 START_TIMEOUT_S = 60.0
 
@@ -107,7 +107,7 @@ class _Container:
                     ",".join(language.preload),
                 ],
                 name=f"synth-sbx-{key.language}-{secrets.token_hex(4)}",
-                labels={LABEL: "1"},
+                labels={LABEL: _owner()},
                 detach=True,
                 user="1000:1000",
                 working_dir="/work",
@@ -259,6 +259,7 @@ class DockerSandbox:
         if mode not in ("forkserver", "exec"):
             raise SynthError("sandbox", f"unknown Docker mode {mode!r}", "forkserver or exec")
         self.client = docker_client()
+        remove_orphans(self.client)
         self.pool_size = pool_size or os.cpu_count() or 2
         self.recycle_after = recycle_after
         self.mode = mode
@@ -365,16 +366,35 @@ class DockerSandbox:
             ) from None
 
 
-def remove_stale_containers(client) -> int:
-    """Remove sandbox containers left by a process that died without closing its pool."""
+def remove_orphans(client) -> int:
+    """Remove pool containers whose owning process on this host is gone (killed before it
+    could close its pool); containers of live processes and other hosts stay."""
+    host = socket.gethostname()
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner_host, _, pid = container.labels.get(LABEL, "").rpartition(":")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
         try:
             container.remove(force=True)
             removed += 1
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - another process removed it first
             pass
     return removed
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _step(

@@ -3,6 +3,9 @@ clear errors, and `auto`'s choice."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import docker
 import pytest
 
@@ -120,3 +123,21 @@ def test_closing_the_pool_removes_its_containers():
     sandbox.close()
     client = docker.from_env()
     assert not [c for c in client.containers.list(all=True) if c.id.startswith(host)]
+
+
+def test_containers_of_a_killed_process_are_removed_by_the_next_pool(tmp_path):
+    script = (
+        "import os\n"
+        "from synth.sandbox.docker_pool import DockerSandbox\n"
+        "sandbox = DockerSandbox(pool_size=1)\n"
+        "print(sandbox.run({'main.py': 'import socket; print(socket.gethostname())'},"
+        " ['python3', 'main.py']).stdout.strip(), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == -9
+    orphan = done.stdout.strip()
+    client = docker.from_env()
+    assert [c for c in client.containers.list(all=True) if c.id.startswith(orphan)]
+    DockerSandbox(pool_size=1).close()
+    assert not [c for c in client.containers.list(all=True) if c.id.startswith(orphan)]
