@@ -36,16 +36,23 @@ def backend(request):
 
 
 def stray_processes() -> list[list[str]]:
-    """Processes of the sandboxes' uids other than a pool container's execution server."""
+    """Processes a run left: any of the bubblewrap runs' uids, and in Docker any uid-1000
+    process whose parent is uid 1000 too (only a container's PID 1, the execution server,
+    has a parent outside the container)."""
     stray = []
-    for process in psutil.process_iter(["uids", "cmdline", "status"]):
+    for process in psutil.process_iter(["uids", "cmdline", "status", "ppid"]):
         if process.info["status"] == psutil.STATUS_ZOMBIE or not process.info["uids"]:
             continue
-        uid, cmdline = process.info["uids"].real, process.info["cmdline"] or []
-        if not cmdline:  # exiting (a recycled container going away) or not yet exec'd
-            continue
-        in_bubblewrap = UID_BASE <= uid < UID_BASE + UID_COUNT
-        in_docker = uid == 1000 and cmdline[:2] != ["python3", "-c"]
-        if in_bubblewrap or in_docker:
-            stray.append(cmdline)
+        uid = process.info["uids"].real
+        if UID_BASE <= uid < UID_BASE + UID_COUNT or (
+            uid == 1000 and _uid(process.info["ppid"]) == 1000
+        ):
+            stray.append(process.info["cmdline"])
     return stray
+
+
+def _uid(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).uids().real
+    except psutil.Error:
+        return None

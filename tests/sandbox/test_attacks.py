@@ -235,3 +235,12 @@ def test_file_names_must_stay_inside_the_work_dir(backend):
 def test_unknown_backend_names_the_choices():
     with pytest.raises(SynthError, match="choose one of: auto, bubblewrap, docker"):
         get_sandbox("nope")
+
+
+def test_a_forked_child_does_not_outlive_the_run(backend):
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\n    os._exit(0)\n"
+        "print('parent done')\n"
+    )
+    assert run(backend, code).stdout == "parent done\n"  # the fixture then finds no child
