@@ -17,6 +17,7 @@ outcome:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Protocol
 
 from pydantic import Field
@@ -35,6 +36,12 @@ class Limits(Frozen):
     max_file_mb: int = Field(64, ge=1, description="largest file a program may write")
     disk_mb: int = Field(256, ge=1, description="size of the writable work dir, and of /tmp")
     compile_timeout_s: float = Field(60.0, gt=0, description="wall-clock limit of a compile")
+
+    def for_compile(self) -> Limits:
+        """The limits of a compile step: its own time budget, the run's other limits."""
+        return self.model_copy(
+            update={"timeout_s": self.compile_timeout_s, "cpu_s": self.compile_timeout_s}
+        )
 
 
 class Sandbox(Protocol):
@@ -57,3 +64,13 @@ class Sandbox(Protocol):
     ) -> ExecResult: ...
 
     def close(self) -> None: ...
+
+
+def check_file_names(files: Mapping[str, str]) -> None:
+    """Refuse file names that would land outside a run's work directory."""
+    for name in files:
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise ValueError(
+                f"sandbox file names must be relative paths inside the work dir: {name!r}"
+            )

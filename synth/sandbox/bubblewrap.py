@@ -38,16 +38,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from synth.errors import SynthError
 from synth.records import ExecResult
-from synth.sandbox.base import Limits
+from synth.sandbox.base import Limits, check_file_names
+from synth.sandbox.forkserver import MEMORY_MARKERS
 from synth.sandbox.languages import get_language
 
 WORKDIR = "/work"
 UID_BASE, UID_COUNT = 300000, 4096  # unused uids the runs take turns with (root only)
-MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 READ_CHUNK = 65536
 
 
@@ -89,8 +89,7 @@ class BubblewrapSandbox:
         compile: Sequence[str] | None = None,
         language: str = "python",
     ) -> ExecResult:
-        for name in files:
-            _check_relative(name)
+        check_file_names(files)
         for program in (command[0], *(compile[:1] if compile else ())):
             _check_visible(program, language)
         env = {k: v.replace("{workdir}", WORKDIR) for k, v in get_language(language).env.items()}
@@ -106,12 +105,7 @@ class BubblewrapSandbox:
             compiled = self._execute(
                 host_dir,
                 compile,
-                limits.model_copy(
-                    update={
-                        "timeout_s": limits.compile_timeout_s,
-                        "cpu_s": limits.compile_timeout_s,
-                    }
-                ),
+                limits.for_compile(),
                 "",
                 env,
                 address_space=False,
@@ -367,12 +361,6 @@ def _classify(returncode: int | None, stderr: str, timed_out: bool, overflow: bo
     if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL) and not stderr.strip():
         return "timeout"  # the hard CPU limit kills without a word
     return "failed"
-
-
-def _check_relative(name: str) -> None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise ValueError(f"sandbox file names must be relative paths inside the work dir: {name!r}")
 
 
 @functools.cache

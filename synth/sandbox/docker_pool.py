@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 import time
@@ -33,11 +32,12 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from synth.errors import SynthError
 from synth.records import ExecResult
-from synth.sandbox.base import Limits
+from synth.sandbox.base import Limits, check_file_names
+from synth.sandbox.forkserver import receive, send
 from synth.sandbox.languages import Language, get_language
 
 SOCKET_DIR = "/run/synth"
@@ -154,13 +154,11 @@ class _Container:
 
     def call(self, request: dict, timeout_s: float) -> dict:
         """Send one request to the server and read its reply (socket errors propagate)."""
-        blob = json.dumps(request).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout_s)
             conn.connect(str(self.socket_path))
-            conn.sendall(struct.pack(">I", len(blob)) + blob)
-            size = struct.unpack(">I", _exactly(conn, 4))[0]
-            return json.loads(_exactly(conn, size))
+            send(conn, request)
+            return receive(conn)
 
     def exec_once(self, request: dict) -> dict:
         """The `docker exec` path: one fresh server process per execution."""
@@ -291,13 +289,12 @@ class DockerSandbox:
         compile: Sequence[str] | None = None,
         language: str = "python",
     ) -> ExecResult:
-        for name in files:
-            _check_relative(name)
+        check_file_names(files)
         spec = get_language(language)
         request = {
             "files": dict(files),
             "steps": [
-                *([_step(spec, compile, _compile_limits(limits), compile=True)] if compile else []),
+                *([_step(spec, compile, limits.for_compile(), compile=True)] if compile else []),
                 _step(spec, command, limits, stdin=stdin),
             ],
         }
@@ -421,31 +418,9 @@ def _step(
     }
 
 
-def _compile_limits(limits: Limits) -> Limits:
-    return limits.model_copy(
-        update={"timeout_s": limits.compile_timeout_s, "cpu_s": limits.compile_timeout_s}
-    )
-
-
-def _exactly(conn: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("the sandbox server closed the connection")
-        data += chunk
-    return bytes(data)
-
-
 def _error(message: str) -> ExecResult:
     return ExecResult(status="error", exit_code=None, stdout="", stderr=message, duration_s=0.0)
 
 
 def _unavailable(image: str, exc: Exception) -> SynthError:
     return SynthError("sandbox", f"cannot start a container of {image}: {exc}")
-
-
-def _check_relative(name: str) -> None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise ValueError(f"sandbox file names must be relative paths inside the work dir: {name!r}")

@@ -16,8 +16,8 @@ optional compile command and a run command with their limits; for each one the s
   behind: anything that may have left state the next run could see).
 
 The same file runs once per `docker exec` with `--once REQUEST` (the slower path, kept to
-measure against). Protocol: a 4-byte big-endian length, then that many bytes of JSON, both
-ways.
+measure against). Protocol: `send` and `receive`, both ways; the host imports them from
+here, so the two ends cannot drift apart.
 """
 
 import ctypes
@@ -358,9 +358,15 @@ def handle(request):
 # --- the server loop ----------------------------------------------------------------------
 
 
-def _receive(conn):
-    header = _exactly(conn, 4)
-    return json.loads(_exactly(conn, struct.unpack(">I", header)[0]))
+def receive(conn):
+    """One message: a 4-byte big-endian length, then that many bytes of JSON."""
+    size = struct.unpack(">I", _exactly(conn, 4))[0]
+    return json.loads(_exactly(conn, size))
+
+
+def send(conn, message):
+    blob = json.dumps(message).encode()
+    conn.sendall(struct.pack(">I", len(blob)) + blob)
 
 
 def _exactly(conn, size):
@@ -368,14 +374,9 @@ def _exactly(conn, size):
     while len(data) < size:
         chunk = conn.recv(size - len(data))
         if not chunk:
-            raise ConnectionError("the client went away")
+            raise ConnectionError("the other side closed the connection")
         data += chunk
     return bytes(data)
-
-
-def send(conn, message):
-    blob = json.dumps(message).encode()
-    conn.sendall(struct.pack(">I", len(blob)) + blob)
 
 
 def _not_dumpable():
@@ -406,7 +407,7 @@ def serve(socket_path, preload):
         conn, _ = server.accept()
         with conn:
             try:
-                request = _receive(conn)
+                request = receive(conn)
             except (ConnectionError, ValueError, OSError):
                 continue
             request["preloaded"] = True
