@@ -355,6 +355,81 @@ def generate(
 
 
 @app.command()
+def translate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with verified Python records.")],
+    to: Annotated[
+        str,
+        typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
+    ],
+    out: Annotated[Path, typer.Option(help="Run directory for the translated records.")],
+    model: Annotated[
+        str, typer.Option(help="Model path or id ('tiny': the local test model).")
+    ] = "tiny",
+    engine: Annotated[
+        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
+    ] = EngineKind.vllm,
+    base_url: Annotated[
+        str, typer.Option(help="openai engine: the server's /v1 URL.")
+    ] = "http://127.0.0.1:8000/v1",
+    replay: Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also record completions to this JSONL.")
+    ] = None,
+    samples: Annotated[
+        int, typer.Option(min=1, help="Translations sampled per record and language.")
+    ] = 1,
+    max_rounds: Annotated[
+        int, typer.Option(min=1, help="Attempts per translation, corrections included.")
+    ] = 3,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.2,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a translation.")] = 2048,
+    timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
+    ] = 20.0,
+    memory_mb: Annotated[
+        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
+    ] = 512,
+    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+) -> None:
+    """Translate the verified Python records of RUN_DIR, with their tests, into other languages.
+
+    A translation is kept when it compiles, its translated tests pass in that language's
+    sandbox, and those tests FAIL a broken translation (the function returning a default
+    value). Failures get the checks' feedback and retry. Records keep a link to their
+    source; `synth export OUT` exports them (kind "translate").
+    """
+    from synth.code.translate import TranslateConfig
+    from synth.run import GenerateOptions, run_translate
+    from synth.sandbox.base import Limits
+
+    _configure_logging(verbose)
+    languages = tuple(part.strip() for part in to.split(",") if part.strip())
+    if not languages:
+        raise SynthError("--to", "no language given", "e.g. --to cpp,rust")
+    config = TranslateConfig(
+        languages=languages,
+        samples=samples,
+        max_rounds=max_rounds,
+        seed=seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+    )
+    options = GenerateOptions(
+        out=out,
+        model=model,
+        engine=engine.value,
+        base_url=base_url,
+        replay=replay,
+        record=record,
+        sandbox=sandbox.value,
+    )
+    run_translate(run_dir, options, config, err)
+
+
+@app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `synth generate`.")],
     out: Annotated[

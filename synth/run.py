@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from synth.code.translate import TranslateConfig, TranslateStats
 from synth.engines.base import Engine
 from synth.errors import SynthError
 from synth.pipeline import Pipeline, RunConfig, Stats
@@ -206,3 +207,61 @@ def summary_table(stats: Stats, out: Path) -> Table:
         table.add_row(f"rejected: {reason}", str(count))
     table.caption = f"summary saved to {out / 'summary.json'}"
     return table
+
+
+def run_translate(
+    run_dir: Path,
+    options: GenerateOptions,
+    config: TranslateConfig,
+    console: Console,
+) -> TranslateStats:
+    """`synth translate`: the verified Python records of RUN_DIR into other languages."""
+    from synth.code.translate import load_sources, translate_run
+
+    sources = load_sources(run_dir)
+    store = RunStore(options.out)
+    settings = {
+        **config.settings(),
+        "source": str(run_dir),
+        "model": options.model,
+        "engine": options.engine,
+    }
+    check_settings(store, settings)
+    sandbox = get_sandbox(options.sandbox)
+    console.print(
+        f"sandbox: {sandbox.describe()}"
+        + (f" ({sandbox.auto_reason})" if sandbox.auto_reason else "")
+    )
+    engine = open_engine(options)
+    store.write_settings(settings)
+    total = len(sources) * len(config.languages)
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("translations", total=total, counts="")
+
+            def show(stats: TranslateStats) -> None:
+                progress.update(
+                    task,
+                    completed=stats.records,
+                    counts=f"verified {stats.verified}  samples {stats.samples}",
+                )
+
+            stats = translate_run(sources, engine, sandbox, store, config, on_update=show)
+    finally:
+        engine.close()
+        sandbox.close()
+    summary = {
+        "kind": "translate",
+        "sources": len(sources),
+        "records": stats.records,
+        "verified": stats.verified,
+        "verified_by_language": stats.by_language,
+        "rejected": stats.rejected,
+        "settings": settings,
+    }
+    store.write_summary(summary)
+    console.print(
+        f"translated {stats.verified} of {stats.records} (source, language) pairs "
+        f"into {options.out}: {stats.by_language}"
+    )
+    return stats

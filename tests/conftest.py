@@ -22,6 +22,20 @@ def sandbox():
 
 
 @pytest.fixture(scope="session")
+def docker_sandbox():
+    """The Docker pool, one per session. A machine without a Docker engine or the images
+    fails the tests that use it, with the reason (`make test` installs and builds what they
+    need); nothing is skipped."""
+    from synth.sandbox import get_sandbox
+
+    backend = get_sandbox("docker", pool_size=2)
+    for language in ("python", "javascript", "cpp", "rust", "go", "java", "php"):
+        backend.image_ready(language)  # names `synth sandbox build` when one is missing
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """The tiny random Llama (a few seconds to build), built once per session into
     $SYNTH_TEST_CACHE when set (reused across sessions), else a session temp directory."""

@@ -23,10 +23,11 @@ from typing import Literal
 
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
+from synth.code.translate import LAYOUTS, translation_feedback, translation_prompt
 from synth.math.solutions import attempt_turns, conversation
 from synth.math.verify import math_feedback
 from synth.prompts import render
-from synth.records import MathProblem, Record, Trajectory
+from synth.records import MathProblem, Problem, Record, Trajectory
 
 DialogShape = Literal["final", "trajectory"]
 
@@ -41,9 +42,12 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
     for trajectory in record.trajectories:
         if not trajectory.verified:
             continue
-        messages = (
-            _final(record, trajectory) if dialog == "final" else _trajectory(record, trajectory)
-        )
+        if record.kind == "translate":
+            messages = _translation(record, trajectory, dialog)
+        elif dialog == "final":
+            messages = _final(record, trajectory)
+        else:
+            messages = _trajectory(record, trajectory)
         last = trajectory.attempts[-1]
         tests = len(last.verdict.tests)
         yield _row(
@@ -53,7 +57,11 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             domain="code",
             language=record.problem.language,
             answer="",
-            verdict=f"passed {tests}/{tests} tests, ruff clean",
+            verdict=(
+                "compiles, passes its tests, and they fail a default-value stub"
+                if record.kind == "translate"
+                else f"passed {tests}/{tests} tests, ruff clean"
+            ),
             dialog=dialog,
         )
 
@@ -76,7 +84,7 @@ def _row(
         "record_id": record.id,
         "problem_id": record.problem.id,
         "sample_id": last.sample.id,
-        "kind": "solve",
+        "kind": record.kind,
         "domain": domain,
         "language": language,
         "skills": list(record.concept_ids),
@@ -112,6 +120,29 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
                 "code/repair.j2", problem=record.problem, feedback=feedback_text(attempt.verdict)
             )
             messages.append({"role": "user", "content": feedback})
+    return messages
+
+
+def _translation(record: Record, trajectory: Trajectory, dialog: DialogShape) -> list[dict]:
+    """The translation request (the Python source and tests) and the verified translation."""
+    assert isinstance(record.problem, Problem) and record.source is not None
+    language = record.problem.language
+    messages = [
+        {"role": "user", "content": translation_prompt(record.problem, record.source, language)}
+    ]
+    attempts = trajectory.attempts if dialog == "trajectory" else trajectory.attempts[-1:]
+    for index, attempt in enumerate(attempts):
+        sample = attempt.sample
+        if dialog == "final" and sample.round > 1:  # the repair answer speaks to feedback
+            tag = LAYOUTS[language].tag
+            content = f"```{tag}\n{sample.code}```\n\n```{tag}\n{sample.tests}```"
+        else:
+            content = sample.text
+        messages.append({"role": "assistant", "content": content})
+        if index < len(attempts) - 1:
+            feedback = translation_feedback(attempt.verdict)
+            repair = render("translate/repair.j2", feedback=feedback, layout=LAYOUTS[language])
+            messages.append({"role": "user", "content": repair})
     return messages
 
 

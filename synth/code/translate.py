@@ -1,0 +1,508 @@
+"""Translate verified Python records, with their tests, into the other sandbox languages.
+
+For each verified Python record and target language, the model translates the solution
+and the tests (prompts/translate/). A translation is kept when
+
+1. it has both blocks (solution, tests) in the target language;
+2. it compiles (or passes the syntax check) and its tests pass in that language's sandbox
+   (code/polyglot.py);
+3. its tests are faithful: they FAIL a deliberately broken translation, the solution with
+   the entry function's body replaced by a default value (code/stubs.py).
+
+A translation that fails gets the checks' feedback and tries again, up to `max_rounds`
+attempts, as in the code pipeline. Records are stored in a run directory of their own
+(kind "translate", with the source record's id and code), so `synth export` reads them as
+any run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+
+from markdown_it import MarkdownIt
+
+from synth.code.feedback import feedback_text
+from synth.code.polyglot import verify_program
+from synth.code.stubs import stub_translation
+from synth.engines.base import ChatRequest, Completion, Engine, assistant, user
+from synth.errors import SynthError
+from synth.prompts import render
+from synth.records import (
+    Attempt,
+    Problem,
+    Record,
+    Sample,
+    SourceCode,
+    Trajectory,
+    Verdict,
+    stable_id,
+)
+from synth.sandbox.base import Limits, Sandbox
+from synth.sandbox.languages import get_language
+from synth.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a translation into one language is laid out (the prompt states it)."""
+
+    title: str
+    tag: str
+    aliases: tuple[str, ...]
+    solution: str
+    tests: str
+
+
+LAYOUTS = {
+    "javascript": Layout(
+        "JavaScript (Node.js)",
+        "javascript",
+        ("javascript", "js", "node", "nodejs"),
+        "Define `function NAME(...)` at the top level; no exports, no input reading.",
+        "The tests follow the solution in the same file: `const assert = require('assert');` "
+        "then one `assert.deepStrictEqual(NAME(...), expected)` per Python assert.",
+    ),
+    "cpp": Layout(
+        "C++17",
+        "cpp",
+        ("cpp", "c++", "cc", "cxx"),
+        "Define the function `NAME` at namespace scope with the #includes it needs; no main.",
+        "The tests follow the solution in the same file: `#include <cassert>` and an "
+        "`int main()` with one `assert(NAME(...) == expected);` per Python assert.",
+    ),
+    "rust": Layout(
+        "Rust (edition 2021, no crates)",
+        "rust",
+        ("rust", "rs"),
+        "Define `fn NAME(...)` at the top level; no main.",
+        "The tests follow the solution in the same file: a `fn main()` with one "
+        "`assert_eq!(NAME(...), expected);` per Python assert.",
+    ),
+    "go": Layout(
+        "Go",
+        "go",
+        ("go", "golang"),
+        "The solution file starts with `package main` and defines `func NAME(...)`; no main.",
+        "The tests are a second file, also `package main`, whose `func main()` checks each "
+        "case with `if got := NAME(...); !reflect.DeepEqual(got, expected) { panic(...) }`.",
+    ),
+    "java": Layout(
+        "Java 17",
+        "java",
+        ("java",),
+        "Put `static` method `NAME` in a non-public `class Solution` (with its imports).",
+        "The tests are a second file: `public class Main` whose `main` checks each case with "
+        '`if (!(...)) throw new AssertionError("...");` calling `Solution.NAME(...)`.',
+    ),
+    "php": Layout(
+        "PHP 8",
+        "php",
+        ("php",),
+        "Start with `<?php` and define `function NAME(...)`; no output, no input reading.",
+        "The tests follow the solution (a second `<?php` tag may open them): one "
+        "`assert(NAME(...) === expected);` per Python assert.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    languages: tuple[str, ...]
+    samples: int = 1
+    max_rounds: int = 3
+    temperature: float = 0.2
+    max_tokens: int = 2048
+    seed: int = 0
+    batch_size: int = 16
+    verify_workers: int = 2
+    limits: Limits = field(default_factory=lambda: Limits(timeout_s=20, memory_mb=512))
+
+    def __post_init__(self) -> None:
+        for language in self.languages:
+            get_language(language, flag="--to")
+            if language not in LAYOUTS:
+                raise SynthError(
+                    "--to",
+                    f"cannot translate into {language!r}",
+                    f"choose from {', '.join(LAYOUTS)}",
+                )
+
+    def settings(self) -> dict:
+        return {
+            "kind": "translate",
+            "languages": list(self.languages),
+            "samples": self.samples,
+            "max_rounds": self.max_rounds,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """A verified Python record to translate: its problem, code and tests."""
+
+    record_id: str
+    problem: Problem
+    code: str
+    tests: str
+
+
+def load_sources(run_dir) -> list[Source]:
+    """The verified Python records of a run: the first verified solution and the kept tests."""
+    store = RunStore(run_dir)
+    if not store.root.is_dir():
+        raise SynthError(str(run_dir), "not a run directory")
+    sources = []
+    for record in store.records():
+        if record.status != "verified" or record.kind != "solve":
+            continue
+        if not isinstance(record.problem, Problem) or record.problem.language != "python":
+            continue
+        verified = [t for t in record.trajectories if t.verified]
+        if not verified or record.tests is None:
+            continue
+        suite = record.tests
+        tests = "\n\n".join(
+            part for part in (suite.setup, *(c.source for c in suite.cases)) if part
+        )
+        code = verified[0].attempts[-1].sample.code or ""
+        sources.append(Source(record.id, record.problem, code, tests))
+    if not sources:
+        raise SynthError(str(run_dir), "holds no verified Python records to translate")
+    return sources
+
+
+# --- requests and parsing ---------------------------------------------------------------
+
+
+def translation_prompt(problem: Problem, source: SourceCode, language: str) -> str:
+    return render(
+        "translate/translate.j2", problem=problem, source=source, layout=LAYOUTS[language]
+    )
+
+
+def translation_request(
+    problem: Problem,
+    source: SourceCode,
+    language: str,
+    history: Sequence[Sample],
+    feedback: Sequence[str],
+    *,
+    n: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+) -> ChatRequest:
+    """The first request, or (with history) the conversation so far and a request to fix."""
+    messages = [user(translation_prompt(problem, source, language))]
+    for sample, text in zip(history, feedback, strict=True):
+        messages.append(assistant(sample.text))
+        messages.append(
+            user(render("translate/repair.j2", feedback=text, layout=LAYOUTS[language]))
+        )
+    return ChatRequest(
+        messages=tuple(messages),
+        n=n,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        tag="translate" if not history else "translate_repair",
+    )
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark")
+
+
+def split_translation(text: str, language: str) -> tuple[str, str] | None:
+    """(solution, tests): the first two fenced blocks tagged with the language (untagged
+    blocks count when no tagged ones are there)."""
+    aliases = LAYOUTS[language].aliases
+    tagged, untagged = [], []
+    for token in _markdown().parse(text):
+        if token.type != "fence":
+            continue
+        tag = token.info.strip().split(maxsplit=1)[0].lower() if token.info.strip() else ""
+        (tagged if tag in aliases else untagged if not tag else []).append(token.content)
+    blocks = tagged if len(tagged) >= 2 else untagged
+    return (blocks[0], blocks[1]) if len(blocks) >= 2 else None
+
+
+def to_sample(
+    completion: Completion, problem_id: str, language: str, *, trajectory: int, round: int
+) -> Sample:
+    parts = (
+        split_translation(completion.text, language) if completion.finish_reason == "stop" else None
+    )
+    return Sample(
+        id=stable_id("sample", problem_id, trajectory, round),
+        problem_id=problem_id,
+        trajectory=trajectory,
+        round=round,
+        text=completion.text,
+        code=parts[0] if parts else None,
+        tests=parts[1] if parts else None,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+    )
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def check_translation(
+    sample: Sample, language: str, entry_point: str, sandbox: Sandbox, limits: Limits
+) -> Verdict:
+    """Compile and test the translation, then make sure its tests fail the stub."""
+    vid = stable_id("verdict", sample.id)
+    if sample.finish_reason == "length":
+        return Verdict(
+            id=vid,
+            passed=False,
+            stage="extract",
+            reason="truncated",
+            detail="the completion was cut off at max_tokens",
+        )
+    if sample.finish_reason == "error":
+        return Verdict(
+            id=vid, passed=False, stage="extract", reason="engine_error", detail=sample.text[-500:]
+        )
+    if sample.code is None or sample.tests is None:
+        return Verdict(
+            id=vid,
+            passed=False,
+            stage="extract",
+            reason="no_code",
+            detail=f"not two {LAYOUTS[language].tag} blocks (solution, tests)",
+        )
+    verdict = verify_program(language, sample.code, sample.tests, sandbox, limits)
+    verdict = verdict.model_copy(update={"id": vid})
+    if not verdict.passed:
+        return verdict
+    stub = stub_translation(language, sample.code, entry_point)
+    if stub is None:
+        return verdict.model_copy(
+            update={
+                "passed": False,
+                "stage": "tests",
+                "reason": "no_entry_point",
+                "detail": f"the solution defines no function `{entry_point}` (keep the name)",
+            }
+        )
+    against_stub = verify_program(language, stub, sample.tests, sandbox, limits)
+    if against_stub.passed:
+        return verdict.model_copy(
+            update={
+                "passed": False,
+                "stage": "tests",
+                "reason": "tests_vacuous",
+                "detail": f"the tests also pass when `{entry_point}` returns a default value: "
+                "they do not check its results",
+            }
+        )
+    if against_stub.stage == "compile":
+        return verdict.model_copy(
+            update={
+                "passed": False,
+                "stage": "tests",
+                "reason": "stub_unusable",
+                "detail": "the default-value stub of the solution does not compile, so the "
+                "tests' faithfulness cannot be shown: " + against_stub.detail[:300],
+            }
+        )
+    return verdict.model_copy(
+        update={"detail": verdict.detail + "; they fail a default-value stub"}
+    )
+
+
+def translation_feedback(verdict: Verdict) -> str:
+    if verdict.reason == "no_code":
+        return f"Your answer does not hold the two code blocks: {verdict.detail}."
+    if verdict.stage == "compile":
+        return f"The code does not compile:\n{verdict.detail}"
+    if verdict.reason in ("tests_vacuous", "no_entry_point"):
+        return verdict.detail[0].upper() + verdict.detail[1:] + "."
+    return feedback_text(verdict)
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+
+@dataclass
+class TranslateStats:
+    records: int = 0
+    verified: int = 0
+    samples: int = 0
+    by_language: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    source: Source
+    language: str
+    problem: Problem
+    histories: list[list[tuple[Sample, Verdict]]]
+
+
+def translate_run(
+    sources: Sequence[Source],
+    engine: Engine,
+    sandbox: Sandbox,
+    store: RunStore,
+    config: TranslateConfig,
+    on_update: Callable[[TranslateStats], None] = lambda stats: None,
+) -> TranslateStats:
+    """Translate every (source, language) pair not yet stored; returns the counts."""
+    stats = TranslateStats()
+    done = store.ids()
+    pairs = [
+        (source, language)
+        for source in sources
+        for language in config.languages
+        if translation_record_id(source.record_id, language) not in done
+    ]
+    with ThreadPoolExecutor(
+        max_workers=config.verify_workers, thread_name_prefix="translate"
+    ) as pool:
+        for start in range(0, len(pairs), config.batch_size):
+            jobs = [
+                _job(source, language)
+                for source, language in pairs[start : start + config.batch_size]
+            ]
+            records = _translate_batch(jobs, engine, sandbox, config, pool, stats)
+            records = [r.model_copy(update={"model": engine.name}) for r in records]
+            store.write(records)
+            for record in records:
+                stats.records += 1
+                stats.verified += record.status == "verified"
+                if record.status == "verified":
+                    language = record.problem.language if record.problem else "?"
+                    stats.by_language[language] = stats.by_language.get(language, 0) + 1
+                for key in record.rejection_keys():
+                    stats.rejected[key] = stats.rejected.get(key, 0) + 1
+            on_update(stats)
+    return stats
+
+
+def translation_record_id(source_id: str, language: str) -> str:
+    return stable_id("translate", source_id, language)
+
+
+def _job(source: Source, language: str) -> _Job:
+    problem = source.problem.model_copy(
+        update={"id": stable_id("problem", source.problem.id, language), "language": language}
+    )
+    return _Job(source, language, problem, [])
+
+
+def _source_code(job: _Job) -> SourceCode:
+    return SourceCode(
+        record_id=job.source.record_id,
+        language="python",
+        code=job.source.code,
+        tests=job.source.tests,
+    )
+
+
+def _translate_batch(jobs, engine, sandbox, config, pool, stats) -> list[Record]:
+    requests = [
+        translation_request(
+            job.problem,
+            _source_code(job),
+            job.language,
+            [],
+            [],
+            n=config.samples,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            seed=config.seed,
+        )
+        for job in jobs
+    ]
+    completions = engine.chat(requests)
+    pending = []
+    for job, outs in zip(jobs, completions, strict=True):
+        for index, completion in enumerate(outs):
+            job.histories.append([])
+            pending.append(
+                (
+                    job,
+                    index,
+                    to_sample(completion, job.problem.id, job.language, trajectory=index, round=1),
+                )
+            )
+    for round_ in range(1, config.max_rounds + 1):
+        stats.samples += len(pending)
+        verdicts = list(
+            pool.map(
+                lambda item: check_translation(
+                    item[2], item[0].language, item[0].problem.entry_point, sandbox, config.limits
+                ),
+                pending,
+            )
+        )
+        failed = []
+        for (job, index, sample), verdict in zip(pending, verdicts, strict=True):
+            job.histories[index].append((sample, verdict))
+            if not verdict.passed and verdict.reason not in ("engine_error", "stub_unusable"):
+                failed.append((job, index))
+        if round_ == config.max_rounds or not failed:
+            break
+        repairs = [
+            translation_request(
+                job.problem,
+                _source_code(job),
+                job.language,
+                [s for s, _ in job.histories[index]],
+                [translation_feedback(v) for _, v in job.histories[index]],
+                n=1,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                seed=config.seed + round_,
+            )
+            for job, index in failed
+        ]
+        answers = engine.chat(repairs)
+        pending = [
+            (
+                job,
+                index,
+                to_sample(
+                    outs[0], job.problem.id, job.language, trajectory=index, round=round_ + 1
+                ),
+            )
+            for (job, index), outs in zip(failed, answers, strict=True)
+        ]
+    return [_record(job, config) for job in jobs]
+
+
+def _record(job: _Job, config: TranslateConfig) -> Record:
+    trajectories = tuple(
+        Trajectory(index=index, attempts=tuple(Attempt(sample=s, verdict=v) for s, v in history))
+        for index, history in enumerate(job.histories)
+    )
+    verified = any(t.verified for t in trajectories)
+    return Record(
+        id=translation_record_id(job.source.record_id, job.language),
+        slot=0,
+        status="verified" if verified else "rejected",
+        concept_ids=job.problem.concept_ids,
+        rejected_at=None if verified else "solution",
+        problem=job.problem,
+        trajectories=trajectories,
+        model="",
+        seed=config.seed,
+        kind="translate",
+        source=_source_code(job),
+    )
