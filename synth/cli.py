@@ -278,6 +278,33 @@ def generate(
     ] = 1024,
     verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
     sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    judge: Annotated[
+        bool,
+        typer.Option(
+            help="code: score each verified sample (correctness, informativeness) and keep "
+            "those at or above the thresholds."
+        ),
+    ] = False,
+    judge_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="The judge's template, scales and thresholds (YAML). [default: built in]"
+        ),
+    ] = None,
+    judge_base_url: Annotated[
+        str | None,
+        typer.Option(help="Judge with this OpenAI-compatible server instead of the run's engine."),
+    ] = None,
+    judge_model: Annotated[
+        str, typer.Option(help="The model name to ask at --judge-base-url.")
+    ] = "judge",
+    system_prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help="code: YAML `prompts: [{name, text}, ...]`; the samples are dealt out between "
+            "them, and with --judge only the best-judged verified sample per problem is kept."
+        ),
+    ] = None,
     gpu_memory_utilization: Annotated[
         float | None,
         typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU)."),
@@ -315,11 +342,15 @@ def generate(
     come from reference programs run in the sandbox. Failed attempts get feedback and retry.
     Interrupted runs resume: run the same command again and the slots already stored are skipped.
     """
+    from synth.code.judge import load_judge_config
+    from synth.code.solutions import load_system_prompts
     from synth.pipeline import RunConfig
     from synth.run import GenerateOptions, run_generate
     from synth.sandbox.base import Limits
 
     _configure_logging(verbose)
+    if (judge_config or judge_base_url) and not judge:
+        raise SynthError("--judge-config/--judge-base-url", "given without --judge", "add --judge")
     run = RunConfig(
         problems=problems,
         samples=samples,
@@ -336,6 +367,8 @@ def generate(
         max_tool_calls=max_tool_calls,
         drop_wrong_steps=drop_wrong_steps,
         majority_share=majority_share,
+        judge=load_judge_config(judge_config) if judge else None,
+        system_prompts=load_system_prompts(system_prompts) if system_prompts else (),
     )
     options = GenerateOptions(
         out=out,
@@ -350,6 +383,8 @@ def generate(
         max_model_len=max_model_len,
         problems_from=problems_from,
         sandbox=sandbox.value,
+        judge_base_url=judge_base_url,
+        judge_model=judge_model,
     )
     run_generate(options, err)
 

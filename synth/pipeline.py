@@ -28,8 +28,9 @@ from typing import Any
 
 from synth.code.execute import TestRun
 from synth.code.feedback import feedback_text
+from synth.code.judge import JudgeConfig, judge_request, keep_best, parse_judgement
 from synth.code.problems import parse_problem, problem_request
-from synth.code.solutions import repair_request, solution_request, to_sample
+from synth.code.solutions import SystemPrompt, repair_request, solution_request, to_sample
 from synth.code.static import LintConfig
 from synth.code.tests import apply_agreement_rule, drop_vacuous, parse_tests, tests_request
 from synth.code.verify import verdict_from_run, verify_samples
@@ -79,6 +80,9 @@ class RunConfig:
     drop_wrong_steps: bool = False
     majority_share: float = 0.5
     answer_timeout_s: float = 5.0
+    # code runs: the quality judge, and rejection sampling across system prompts
+    judge: JudgeConfig | None = None
+    system_prompts: tuple[SystemPrompt, ...] = ()
 
     def settings(self) -> dict[str, Any]:
         """What a resumed run must agree with (the knobs that change which data is made)."""
@@ -95,6 +99,8 @@ class RunConfig:
             "max_tool_calls": self.max_tool_calls,
             "drop_wrong_steps": self.drop_wrong_steps,
             "majority_share": self.majority_share,
+            "judge": self.judge.model_dump() if self.judge else None,
+            "system_prompts": [p.model_dump() for p in self.system_prompts] or None,
         }
 
 
@@ -156,6 +162,7 @@ class Stats:
 @dataclass(frozen=True)
 class Generate:
     requests: list[ChatRequest]
+    engine: Engine | None = None  # None: the run's engine (the judge may have its own)
 
 
 @dataclass(frozen=True)
@@ -176,10 +183,13 @@ class Pipeline:
         config: RunConfig,
         on_update: Callable[[Stats], None] | None = None,
         imported: list | None = None,
+        judge_engine: Engine | None = None,
     ) -> None:
         """`imported`: per slot, a problem to solve instead of a generated one (code: a
-        (Problem, TestSuite) pair from a verified run; math: (statement, answer))."""
+        (Problem, TestSuite) pair from a verified run; math: (statement, answer)).
+        `judge_engine`: the engine that judges, when not the run's own."""
         self.imported = imported
+        self.judge_engine = judge_engine
         self.taxonomy = taxonomy
         self.engine = engine
         self.sandbox = sandbox
@@ -244,16 +254,18 @@ class Pipeline:
                 advance(waiting_checks.pop(future), future.result())
             if waiting_engine:
                 batch, step = waiting_engine.pop(0)
-                advance(batch, self._generate(step.requests))
+                advance(batch, self._generate(step.requests, step.engine))
             elif waiting_checks and not finished:
                 wait(list(waiting_checks), return_when=FIRST_COMPLETED)
             start_batches()
 
-    def _generate(self, requests: list[ChatRequest]) -> list[list[Completion]]:
+    def _generate(
+        self, requests: list[ChatRequest], engine: Engine | None = None
+    ) -> list[list[Completion]]:
         if not requests:
             return []
         started = time.monotonic()
-        results = self.engine.chat(requests)
+        results = (engine or self.engine).chat(requests)
         self.stats.engine_seconds += time.monotonic() - started
         for completions in results:
             for completion in completions:
@@ -287,6 +299,7 @@ class Pipeline:
             problems, suites = self._imported(slots)
         histories = yield from self._solutions(batch, problems, suites)
         yield from self._corrections(problems, suites, histories)
+        yield from self._judge(problems, histories)
         return batch.finish(problems, histories, self.config.samples, suites)
 
     def _combo(self, slot: int) -> SkillCombo:
@@ -369,23 +382,40 @@ class Pipeline:
         """Step 3-5: n samples per problem, checked; then the agreement rule re-judges them."""
         config = self.config
         order = list(suites)
+        # (slot, system prompt, samples): one request per problem, or one per system prompt
+        # with the samples dealt out between them (rejection sampling).
+        asks = [
+            (slot, prompt, count)
+            for slot in order
+            for prompt, count in _deal(config.samples, config.system_prompts)
+        ]
         answers = yield Generate(
             [
                 solution_request(
-                    problems[s],
-                    n=config.samples,
+                    problems[slot],
+                    n=count,
                     temperature=config.temperature,
                     max_tokens=config.max_tokens,
-                    seed=self._seed(s, "solution"),
+                    seed=self._seed(slot, "solution", prompt.name if prompt else ""),
+                    system_text=prompt.text if prompt else "",
                 )
-                for s in order
+                for slot, prompt, count in asks
             ]
         )
-        first_round = [
-            (slot, to_sample(completion, problems[slot], trajectory=index, round=1))
-            for slot, completions in zip(order, answers, strict=True)
-            for index, completion in enumerate(completions)
-        ]
+        first_round = []
+        next_index: dict[int, int] = {}
+        for (slot, prompt, _), completions in zip(asks, answers, strict=True):
+            for completion in completions:
+                index = next_index.get(slot, 0)
+                next_index[slot] = index + 1
+                sample = to_sample(
+                    completion,
+                    problems[slot],
+                    trajectory=index,
+                    round=1,
+                    system_prompt=prompt.name if prompt else "",
+                )
+                first_round.append((slot, sample))
         self.stats.samples += len(first_round)
         results = yield Check(lambda: self._verify([s for _, s in first_round], suites))
 
@@ -443,18 +473,62 @@ class Pipeline:
                         temperature=config.temperature,
                         max_tokens=config.max_tokens,
                         seed=self._seed(slot, "repair", t, round_number),
+                        system_text=self._system_text(histories[(slot, t)][0].sample),
                     )
                     for slot, t in failing
                 ]
             )
             repaired = [
-                to_sample(completions[0], problems[slot], trajectory=t, round=round_number)
+                to_sample(
+                    completions[0],
+                    problems[slot],
+                    trajectory=t,
+                    round=round_number,
+                    system_prompt=histories[(slot, t)][0].sample.system_prompt,
+                )
                 for (slot, t), completions in zip(failing, answers, strict=True)
             ]
             self.stats.samples += len(repaired)
             results = yield Check(lambda repaired=repaired: self._verify(repaired, suites))
             for key, sample, (verdict, _) in zip(failing, repaired, results, strict=True):
                 histories[key].append(Attempt(sample=sample, verdict=verdict))
+
+    def _judge(
+        self, problems: dict[int, Problem], histories: Histories
+    ) -> Generator[Generate | Check, Any, None]:
+        """Step 7 (optional): the judge scores each verified trajectory's last sample; those
+        under a threshold are not kept, and with several system prompts only the best of
+        each problem is."""
+        judge = self.config.judge
+        if judge is None:
+            return
+        keys = [key for key, attempts in histories.items() if attempts[-1].verdict.passed]
+        answers = yield Generate(
+            [
+                judge_request(
+                    judge,
+                    problems[slot],
+                    histories[(slot, t)][-1].sample,
+                    seed=self._seed(slot, "judge", t),
+                )
+                for slot, t in keys
+            ],
+            engine=self.judge_engine,
+        )
+        judged = {
+            key: parse_judgement(judge, completions[0])
+            for key, completions in zip(keys, answers, strict=True)
+        }
+        if self.config.system_prompts:
+            for slot in {slot for slot, _ in keys}:
+                mine = [key for key in keys if key[0] == slot]
+                judged.update(zip(mine, keep_best([judged[key] for key in mine]), strict=True))
+        for key, judgement in judged.items():
+            histories[key][-1] = histories[key][-1].model_copy(update={"judgement": judgement})
+
+    def _system_text(self, sample: Sample) -> str:
+        by_name = {prompt.name: prompt.text for prompt in self.config.system_prompts}
+        return by_name.get(sample.system_prompt, "")
 
     def _verify(
         self, samples: list[Sample], suites: dict[int, TestSuite]
@@ -471,6 +545,15 @@ class Pipeline:
 
 
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
+
+
+def _deal(samples: int, prompts: tuple[SystemPrompt, ...]) -> list[tuple[SystemPrompt | None, int]]:
+    """Split a problem's samples between the system prompts (the first ones get the rest)."""
+    if not prompts:
+        return [(None, samples)]
+    share, rest = divmod(samples, len(prompts))
+    counts = [share + (i < rest) for i in range(len(prompts))]
+    return [(prompt, count) for prompt, count in zip(prompts, counts, strict=True) if count]
 
 
 def trajectories_of(slot: int, histories: Histories, samples: int) -> tuple[Trajectory, ...]:

@@ -145,6 +145,8 @@ class Sample(Frozen):
     completion_tokens: int = 0
     answer: str | None = Field(None, description="math: the final boxed answer")
     turns: tuple[ToolTurn, ...] = Field((), description="math with code: the turns, in order")
+    tests: str | None = Field(None, description="a translation: its own tests, in its language")
+    system_prompt: str = Field("", description="the name of the system prompt it was sampled with")
 
 
 class LintMessage(Frozen):
@@ -222,9 +224,24 @@ class Verdict(Frozen):
         return tuple(step for step in self.steps if step.status == "wrong")
 
 
+class Judgement(Frozen):
+    """A judge's scores of a verified sample, and whether the run keeps the sample.
+
+    reason: above_thresholds (kept), low_score, judge_unparseable, judge_error, not_best
+    (a better-judged sample of the same problem was kept).
+    """
+
+    scores: dict[str, int] = Field(default_factory=dict)
+    rationale: str = ""
+    kept: bool
+    reason: str
+    detail: str = ""
+
+
 class Attempt(Frozen):
     sample: Sample
     verdict: Verdict
+    judgement: Judgement | None = None
 
 
 class Trajectory(Frozen):
@@ -235,7 +252,11 @@ class Trajectory(Frozen):
 
     @property
     def verified(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].verdict.passed
+        """The last attempt passed every check, and the judge (when one ran) kept it."""
+        if not self.attempts or not self.attempts[-1].verdict.passed:
+            return False
+        judgement = self.attempts[-1].judgement
+        return judgement is None or judgement.kept
 
     @property
     def corrected(self) -> bool:
@@ -245,6 +266,16 @@ class Trajectory(Frozen):
 # --- what is stored ---------------------------------------------------------------------
 
 RecordStatus = Literal["verified", "rejected"]
+RecordKind = Literal["solve", "translate", "explain"]
+
+
+class SourceCode(Frozen):
+    """The verified record a translation or an explanation was made from."""
+
+    record_id: str
+    language: str
+    code: str
+    tests: str
 
 
 class Record(Frozen):
@@ -266,17 +297,24 @@ class Record(Frozen):
     trajectories: tuple[Trajectory, ...] = ()
     model: str = ""
     seed: int = 0
+    kind: RecordKind = "solve"
+    source: SourceCode | None = Field(None, description="translate/explain: made from this")
 
     def rejection_keys(self) -> list[str]:
         """ "stage/reason" of each rejection the record holds: the whole problem's, or each
         failed trajectory's last verdict (what summary.json and the dataset card count)."""
         if self.rejected_at in ("problem", "reference", "tests"):
             return [f"{self.rejected_at}/{self.rejection}"]
-        return [
-            f"solution/{t.attempts[-1].verdict.reason}"
-            for t in self.trajectories
-            if t.attempts and not t.verified
-        ]
+        keys = []
+        for trajectory in self.trajectories:
+            if not trajectory.attempts or trajectory.verified:
+                continue
+            last = trajectory.attempts[-1]
+            if last.verdict.passed and last.judgement is not None:
+                keys.append(f"judge/{last.judgement.reason}")
+            else:
+                keys.append(f"solution/{last.verdict.reason}")
+        return keys
 
 
 def record_id(seed: int, slot: int) -> str:

@@ -39,6 +39,8 @@ class GenerateOptions:
     max_model_len: int = 4096
     problems_from: Path | None = None  # math: a JSONL of problems; code: a run directory
     sandbox: str = "auto"  # auto, docker or bubblewrap
+    judge_base_url: str | None = None  # the judge's own OpenAI-compatible server
+    judge_model: str = "judge"
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -121,6 +123,10 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
 
             imported = load_verified_problems(options.problems_from)
         config = replace(config, problems=len(imported))
+    if taxonomy.domain == "math" and (config.judge or config.system_prompts):
+        raise SynthError(
+            "--judge/--system-prompts", "apply to code runs", f"{taxonomy_path} is a math taxonomy"
+        )
     store = RunStore(options.out)
     settings = {
         **config.settings(),
@@ -137,6 +143,14 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
         + (f" ({sandbox.auto_reason})" if sandbox.auto_reason else "")
     )
     engine = open_engine(options)
+    judge_engine = None
+    if options.judge_base_url:
+        from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
+
+        judge_engine = OpenAIEngine(
+            OpenAIConfig(base_url=options.judge_base_url, model=options.judge_model)
+        )
+        judge_engine.check()
     store.write_settings(settings)
     finished = False
     with _progress(console) as progress:
@@ -160,7 +174,14 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
             )
         else:
             pipeline = Pipeline(
-                taxonomy, engine, sandbox, store, config, on_update=show, imported=imported
+                taxonomy,
+                engine,
+                sandbox,
+                store,
+                config,
+                on_update=show,
+                imported=imported,
+                judge_engine=judge_engine,
             )
         try:
             pipeline.run()
@@ -171,6 +192,8 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
             )
             engine.close()
             sandbox.close()
+            if judge_engine is not None:
+                judge_engine.close()
     console.print(summary_table(pipeline.stats, options.out))
     return pipeline.stats
 
