@@ -435,8 +435,8 @@ def translate(
     value). Failures get the checks' feedback and retry. Records keep a link to their
     source; `synth export OUT` exports them (kind "translate").
     """
-    from synth.code.translate import TranslateConfig
-    from synth.run import GenerateOptions, run_translate
+    from synth.code.translate import TranslateConfig, translate_run
+    from synth.run import run_derived
     from synth.sandbox.base import Limits
 
     _configure_logging(verbose)
@@ -452,7 +452,94 @@ def translate(
         max_tokens=max_tokens,
         limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
     )
-    options = GenerateOptions(
+    options = _derived_options(out, model, engine, base_url, replay, record, sandbox)
+    run_derived(
+        "translate",
+        run_dir,
+        options,
+        config.settings(),
+        lambda sources, llm, box, store, show: translate_run(
+            sources, llm, box, store, config, on_update=show
+        ),
+        err,
+    )
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with verified Python records.")],
+    out: Annotated[Path, typer.Option(help="Run directory for the explanation records.")],
+    model: Annotated[
+        str, typer.Option(help="Model path or id ('tiny': the local test model).")
+    ] = "tiny",
+    engine: Annotated[
+        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
+    ] = EngineKind.vllm,
+    base_url: Annotated[
+        str, typer.Option(help="openai engine: the server's /v1 URL.")
+    ] = "http://127.0.0.1:8000/v1",
+    replay: Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also record completions to this JSONL.")
+    ] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Explanations sampled per record.")] = 1,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of an explanation.")] = 1024,
+    judge: Annotated[
+        bool,
+        typer.Option(help="Also score each explanation's faithfulness; keep it at the threshold."),
+    ] = False,
+    judge_config: Annotated[
+        Path | None,
+        typer.Option(help="The faithfulness judge's template, scale and threshold (YAML)."),
+    ] = None,
+    timeout_s: Annotated[
+        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
+    ] = 10.0,
+    memory_mb: Annotated[
+        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
+    ] = 512,
+    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+) -> None:
+    """Backtranslation: explain the verified Python records of RUN_DIR in prose, rebuild the
+    code from each explanation alone, and keep the explanations whose rebuilt code passes the
+    record's tests (and, with --judge, whose faithfulness score reaches the threshold).
+    `synth export OUT` exports them (kind "explain": the code in, the explanation out).
+    """
+    from synth.code.explain import ExplainConfig, explain_run, load_explain_judge
+    from synth.run import run_derived
+    from synth.sandbox.base import Limits
+
+    _configure_logging(verbose)
+    if judge_config and not judge:
+        raise SynthError("--judge-config", "given without --judge", "add --judge")
+    config = ExplainConfig(
+        samples=samples,
+        seed=seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+        judge=load_explain_judge(judge_config) if judge else None,
+    )
+    options = _derived_options(out, model, engine, base_url, replay, record, sandbox)
+    run_derived(
+        "explain",
+        run_dir,
+        options,
+        config.settings(),
+        lambda sources, llm, box, store, show: explain_run(
+            sources, llm, box, store, config, on_update=show
+        ),
+        err,
+    )
+
+
+def _derived_options(out, model, engine, base_url, replay, record, sandbox):
+    from synth.run import GenerateOptions
+
+    return GenerateOptions(
         out=out,
         model=model,
         engine=engine.value,
@@ -461,7 +548,6 @@ def translate(
         record=record,
         sandbox=sandbox.value,
     )
-    run_translate(run_dir, options, config, err)
 
 
 @app.command()

@@ -7,6 +7,7 @@ model load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synth.code.translate import TranslateConfig, TranslateStats
 from synth.engines.base import Engine
 from synth.errors import SynthError
 from synth.pipeline import Pipeline, RunConfig, Stats
@@ -232,19 +232,23 @@ def summary_table(stats: Stats, out: Path) -> Table:
     return table
 
 
-def run_translate(
+def run_derived(
+    kind: str,
     run_dir: Path,
     options: GenerateOptions,
-    config: TranslateConfig,
+    settings: dict,
+    work: Callable,
     console: Console,
-) -> TranslateStats:
-    """`synth translate`: the verified Python records of RUN_DIR into other languages."""
-    from synth.code.translate import load_sources, translate_run
+):
+    """`synth translate` and `synth explain`: the verified Python records of RUN_DIR in, a
+    run directory of derived records out (resumable like any run). `work(sources, engine,
+    sandbox, store, on_update)` does the kind's work and returns its counts."""
+    from synth.code.sources import load_sources
 
     sources = load_sources(run_dir)
     store = RunStore(options.out)
     settings = {
-        **config.settings(),
+        **settings,
         "source": str(run_dir),
         "model": options.model,
         "engine": options.engine,
@@ -257,34 +261,34 @@ def run_translate(
     )
     engine = open_engine(options)
     store.write_settings(settings)
-    total = len(sources) * len(config.languages)
     try:
         with _progress(console) as progress:
-            task = progress.add_task("translations", total=total, counts="")
+            task = progress.add_task(kind, total=None, counts="")
 
-            def show(stats: TranslateStats) -> None:
+            def show(stats) -> None:
                 progress.update(
                     task,
                     completed=stats.records,
-                    counts=f"verified {stats.verified}  samples {stats.samples}",
+                    counts=f"records {stats.records}  verified {stats.verified}  "
+                    f"samples {stats.samples}",
                 )
 
-            stats = translate_run(sources, engine, sandbox, store, config, on_update=show)
+            stats = work(sources, engine, sandbox, store, show)
     finally:
         engine.close()
         sandbox.close()
     summary = {
-        "kind": "translate",
+        "kind": kind,
         "sources": len(sources),
         "records": stats.records,
         "verified": stats.verified,
-        "verified_by_language": stats.by_language,
         "rejected": stats.rejected,
+        **({"verified_by_language": stats.by_language} if hasattr(stats, "by_language") else {}),
         "settings": settings,
     }
     store.write_summary(summary)
     console.print(
-        f"translated {stats.verified} of {stats.records} (source, language) pairs "
-        f"into {options.out}: {stats.by_language}"
+        f"{kind}: {stats.verified} of {stats.records} records verified in this pass, "
+        f"written to {options.out}"
     )
     return stats

@@ -40,6 +40,9 @@ def synth(*args: str) -> subprocess.CompletedProcess:
         ["math", "equal"],
         ["train"],
         ["rounds"],
+        ["sandbox", "build"],
+        ["translate"],
+        ["explain"],
     ],
 )
 def test_every_command_has_help(command):
@@ -286,3 +289,24 @@ def test_train_refuses_a_missing_base_model(tmp_path):
     )
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_translate_names_a_language_it_cannot_translate_into(tmp_path):
+    done = synth("translate", str(tmp_path), "--to", "cpp,cobol", "--out", str(tmp_path / "t"))
+    assert done.returncode == 2
+    assert "--to" in done.stderr and "cobol" in done.stderr
+
+
+def test_translate_and_explain_need_a_run_with_verified_python_records(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "records").mkdir(parents=True)
+    for command in (["translate", str(empty), "--to", "go"], ["explain", str(empty)]):
+        done = synth(*command, "--out", str(tmp_path / "o"), "--engine", "replay")
+        assert done.returncode == 2 and "no verified Python records" in done.stderr
+
+
+def test_judge_options_without_judge_are_refused(tmp_path):
+    config = tmp_path / "judge.yaml"
+    config.write_text("{}")
+    done = synth("generate", "--judge-config", str(config), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2 and "add --judge" in done.stderr

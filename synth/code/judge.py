@@ -24,7 +24,8 @@ from synth.inputs import read_yaml, validated
 from synth.prompts import render
 from synth.records import Judgement, Problem, Sample
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "prompts" / "judge" / "code.yaml"
+JUDGE_CONFIGS = Path(__file__).resolve().parents[1] / "prompts" / "judge"
+DEFAULT_CONFIG = JUDGE_CONFIGS / "code.yaml"
 MAX_DETAIL_CHARS = 500
 
 
@@ -70,13 +71,16 @@ def load_judge_config(path: Path | None = None) -> JudgeConfig:
 
 
 def judge_request(
-    config: JudgeConfig, problem: Problem, sample: Sample, *, seed: int
+    config: JudgeConfig, problem: Problem, sample: Sample, *, seed: int, **context: object
 ) -> ChatRequest:
+    """Ask the judge about `sample` (its text is the template's `solution`); `context` holds
+    whatever else the config's template shows (the explanation judge: the `code`)."""
     prompt = render(
         config.template,
         problem=problem,
         solution=sample.text,
         scales={name: scale.model_dump() for name, scale in config.scales.items()},
+        **context,
     )
     return ChatRequest(
         messages=(user(prompt),),

@@ -27,6 +27,7 @@ from markdown_it import MarkdownIt
 
 from synth.code.feedback import feedback_text
 from synth.code.polyglot import verify_program
+from synth.code.sources import Source
 from synth.code.stubs import stub_translation
 from synth.engines.base import ChatRequest, Completion, Engine, assistant, user
 from synth.errors import SynthError
@@ -143,41 +144,6 @@ class TranslateConfig:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
-
-
-@dataclass(frozen=True)
-class Source:
-    """A verified Python record to translate: its problem, code and tests."""
-
-    record_id: str
-    problem: Problem
-    code: str
-    tests: str
-
-
-def load_sources(run_dir) -> list[Source]:
-    """The verified Python records of a run: the first verified solution and the kept tests."""
-    store = RunStore(run_dir)
-    if not store.root.is_dir():
-        raise SynthError(str(run_dir), "not a run directory")
-    sources = []
-    for record in store.records():
-        if record.status != "verified" or record.kind != "solve":
-            continue
-        if not isinstance(record.problem, Problem) or record.problem.language != "python":
-            continue
-        verified = [t for t in record.trajectories if t.verified]
-        if not verified or record.tests is None:
-            continue
-        suite = record.tests
-        tests = "\n\n".join(
-            part for part in (suite.setup, *(c.source for c in suite.cases)) if part
-        )
-        code = verified[0].attempts[-1].sample.code or ""
-        sources.append(Source(record.id, record.problem, code, tests))
-    if not sources:
-        raise SynthError(str(run_dir), "holds no verified Python records to translate")
-    return sources
 
 
 # --- requests and parsing ---------------------------------------------------------------
@@ -406,20 +372,11 @@ def _job(source: Source, language: str) -> _Job:
     return _Job(source, language, problem, [])
 
 
-def _source_code(job: _Job) -> SourceCode:
-    return SourceCode(
-        record_id=job.source.record_id,
-        language="python",
-        code=job.source.code,
-        tests=job.source.tests,
-    )
-
-
 def _translate_batch(jobs, engine, sandbox, config, pool, stats) -> list[Record]:
     requests = [
         translation_request(
             job.problem,
-            _source_code(job),
+            job.source.source_code(),
             job.language,
             [],
             [],
@@ -462,7 +419,7 @@ def _translate_batch(jobs, engine, sandbox, config, pool, stats) -> list[Record]
         repairs = [
             translation_request(
                 job.problem,
-                _source_code(job),
+                job.source.source_code(),
                 job.language,
                 [s for s, _ in job.histories[index]],
                 [translation_feedback(v) for _, v in job.histories[index]],
@@ -504,5 +461,5 @@ def _record(job: _Job, config: TranslateConfig) -> Record:
         model="",
         seed=config.seed,
         kind="translate",
-        source=_source_code(job),
+        source=job.source.source_code(),
     )

@@ -1,7 +1,7 @@
 """The dataset card: README.md in the export, with the counts and PNG plots (matplotlib).
 
 It says what is in the dataset and what was thrown away on the way: records and examples,
-rejections by stage and reason, yield by taxonomy area and by correction round, what
+examples by kind (solve, translate, explain) and language, rejections by stage and reason, yield by taxonomy area and by correction round, what
 dedup and decontamination dropped, the split, and where to look for the evidence.
 """
 
@@ -47,10 +47,10 @@ def write_card(out: Path, title: str, stats: RunStats, summary: dict, rows: list
     _plot_yield_by_area(stats, plots / "yield_by_area.png")
     _plot_self_correction(stats, plots / "self_correction.png")
     _plot_lengths(rows, plots / "lengths.png")
-    (out / "README.md").write_text(_markdown(title, stats, summary), encoding="utf-8")
+    (out / "README.md").write_text(_markdown(title, stats, summary, rows), encoding="utf-8")
 
 
-def _markdown(title: str, stats: RunStats, summary: dict) -> str:
+def _markdown(title: str, stats: RunStats, summary: dict, rows: list[dict]) -> str:
     lines = [
         f"# {title}",
         "",
@@ -65,6 +65,20 @@ def _markdown(title: str, stats: RunStats, summary: dict) -> str:
         "|---|---|",
     ]
     lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()]
+    lines += [
+        "",
+        "## Examples by kind and language",
+        "",
+        "Kinds: solve (a problem solved and tested), translate (a verified solution and its tests "
+        "carried into another language), explain (an explanation the code was rebuilt from).",
+        "",
+        "| kind | language | examples |",
+        "|---|---|---|",
+    ]
+    by_kind = Counter((row["kind"], row["language"]) for row in rows)
+    lines += [f"| {kind} | {language} | {n} |" for (kind, language), n in sorted(by_kind.items())]
+    if not by_kind:
+        lines.append("| (none) | | 0 |")
     lines += ["", "## Rejections", "", "| stage/reason | count |", "|---|---|"]
     lines += [f"| {reason} | {count} |" for reason, count in sorted(stats.rejected.items())]
     if not stats.rejected:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
+from synth.code.explain import explain_prompt
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
 from synth.code.translate import LAYOUTS, translation_feedback, translation_prompt
@@ -44,6 +45,12 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             continue
         if record.kind == "translate":
             messages = _translation(record, trajectory, dialog)
+        elif record.kind == "explain":
+            assert record.source is not None
+            messages = [
+                {"role": "user", "content": explain_prompt(record.problem, record.source)},
+                {"role": "assistant", "content": trajectory.attempts[-1].sample.text},
+            ]
         elif dialog == "final":
             messages = _final(record, trajectory)
         else:
@@ -57,11 +64,7 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             domain="code",
             language=record.problem.language,
             answer="",
-            verdict=(
-                "compiles, passes its tests, and they fail a default-value stub"
-                if record.kind == "translate"
-                else f"passed {tests}/{tests} tests, ruff clean"
-            ),
+            verdict=_verdict_words(record, tests),
             dialog=dialog,
         )
 
@@ -121,6 +124,14 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
             )
             messages.append({"role": "user", "content": feedback})
     return messages
+
+
+def _verdict_words(record: Record, tests: int) -> str:
+    if record.kind == "translate":
+        return "compiles, passes its tests, and they fail a default-value stub"
+    if record.kind == "explain":
+        return f"code rebuilt from the explanation passed {tests}/{tests} tests"
+    return f"passed {tests}/{tests} tests, ruff clean"
 
 
 def _translation(record: Record, trajectory: Trajectory, dialog: DialogShape) -> list[dict]:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from synth.code.sources import Source
 from synth.code.stubs import stub_translation
 from synth.code.translate import (
-    Source,
     TranslateConfig,
     split_translation,
     translate_run,
     translation_record_id,
 )
 from synth.engines.scripted import ScriptedEngine
-from synth.records import Problem
+from synth.export import ExportOptions, export_dataset, read_split
+from synth.records import Problem, TestCase, TestSuite
 from synth.store import RunStore
 from tests.sandbox.programs import CASES
 
@@ -32,6 +33,13 @@ SOURCE = Source(
     ),
     code=CASES["python"].right,
     tests=CASES["python"].tests,
+    suite=TestSuite(
+        problem_id="p-add",
+        cases=(
+            TestCase(name="t1", source="assert add(1, 2) == 3"),
+            TestCase(name="t2", source="assert add(-1, 1) == 0"),
+        ),
+    ),
 )
 
 
@@ -120,3 +128,22 @@ def test_split_translation_takes_the_two_blocks_of_the_language():
     text = "```python\nx = 1\n```\n```go\nA\n```\ntext\n```golang\nB\n```\n```go\nC\n```"
     assert split_translation(text, "go") == ("A\n", "B\n")
     assert split_translation("```go\nonly one\n```", "go") is None
+
+
+def test_translations_export_with_their_kind_language_and_source(docker_sandbox, tmp_path):
+    def respond(request, index):
+        if len(request.messages) == 1:
+            return blocks("go", CASES["go"].broken, CASES["go"].tests)
+        return blocks("go", CASES["go"].right, CASES["go"].tests)
+
+    store = RunStore(tmp_path / "run")
+    translate_run(
+        [SOURCE], ScriptedEngine(respond), docker_sandbox, store, TranslateConfig(languages=("go",))
+    )
+    export_dataset(tmp_path / "run", tmp_path / "data", ExportOptions(validation_share=0))
+    (row,) = read_split(tmp_path / "data", "train")
+    assert (row["kind"], row["language"], row["corrected"]) == ("translate", "go", True)
+    assert SOURCE.code.strip() in row["messages"][0]["content"]
+    assert row["messages"][1]["content"].startswith("```go\n" + CASES["go"].right)
+    card = (tmp_path / "data" / "README.md").read_text()
+    assert "| translate | go | 1 |" in card
