@@ -56,7 +56,24 @@ class SandboxKind(str, Enum):
     bubblewrap = "bubblewrap"
 
 
-SANDBOX_HELP = "auto (Docker when an engine answers and the images are built, else bubblewrap), docker, bubblewrap."
+SANDBOX_HELP = (
+    "auto (Docker when an engine answers and the images are built, else bubblewrap), "
+    "docker, bubblewrap."
+)
+
+# Options the commands that run an engine share (generate keeps its own longer help).
+ModelOption = Annotated[str, typer.Option(help="Model path or id ('tiny': the local test model).")]
+EngineOption = Annotated[
+    EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
+]
+BaseUrlOption = Annotated[str, typer.Option(help="openai engine: the server's /v1 URL.")]
+ReplayOption = Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")]
+RecordOption = Annotated[Path | None, typer.Option(help="Also record completions to this JSONL.")]
+SandboxOption = Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)]
+TimeoutOption = Annotated[float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")]
+MemoryOption = Annotated[int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
 
 class SolutionStyle(str, Enum):
@@ -112,12 +129,9 @@ def taxonomy_sample(
 
 
 def _open_sandbox(kind: SandboxKind):
-    from synth.sandbox import get_sandbox
+    from synth.run import open_sandbox
 
-    sandbox = get_sandbox(kind.value)
-    if sandbox.auto_reason:
-        err.print(f"sandbox: {sandbox.describe()} ({sandbox.auto_reason})")
-    return sandbox
+    return open_sandbox(kind.value, err)
 
 
 @sandbox_app.command("build")
@@ -157,7 +171,7 @@ def sandbox_build(
 def sandbox_exec(
     file: Annotated[Path, typer.Argument(help="The program to run.")],
     language: Annotated[Language, typer.Option(help="The program's language.")] = Language.python,
-    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    sandbox: SandboxOption = SandboxKind.auto,
     timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
 ) -> None:
@@ -190,7 +204,7 @@ def verify(
             "main (Go), `public class Main` (Java)."
         ),
     ],
-    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    sandbox: SandboxOption = SandboxKind.auto,
     timeout_s: Annotated[float, typer.Option(min=0.1, help="Wall-clock limit in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=16, help="Memory limit in MiB.")] = 1024,
 ) -> None:
@@ -277,7 +291,7 @@ def generate(
         int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
     ] = 1024,
     verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
-    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
+    sandbox: SandboxOption = SandboxKind.auto,
     judge: Annotated[
         bool,
         typer.Option(
@@ -397,19 +411,11 @@ def translate(
         typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
     ],
     out: Annotated[Path, typer.Option(help="Run directory for the translated records.")],
-    model: Annotated[
-        str, typer.Option(help="Model path or id ('tiny': the local test model).")
-    ] = "tiny",
-    engine: Annotated[
-        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
-    ] = EngineKind.vllm,
-    base_url: Annotated[
-        str, typer.Option(help="openai engine: the server's /v1 URL.")
-    ] = "http://127.0.0.1:8000/v1",
-    replay: Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")] = None,
-    record: Annotated[
-        Path | None, typer.Option(help="Also record completions to this JSONL.")
-    ] = None,
+    model: ModelOption = "tiny",
+    engine: EngineOption = EngineKind.vllm,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    replay: ReplayOption = None,
+    record: RecordOption = None,
     samples: Annotated[
         int, typer.Option(min=1, help="Translations sampled per record and language.")
     ] = 1,
@@ -419,14 +425,10 @@ def translate(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.2,
     max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a translation.")] = 2048,
-    timeout_s: Annotated[
-        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
-    ] = 20.0,
-    memory_mb: Annotated[
-        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
-    ] = 512,
-    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+    timeout_s: TimeoutOption = 20.0,
+    memory_mb: MemoryOption = 512,
+    sandbox: SandboxOption = SandboxKind.auto,
+    verbose: VerboseOption = False,
 ) -> None:
     """Translate the verified Python records of RUN_DIR, with their tests, into other languages.
 
@@ -469,19 +471,11 @@ def translate(
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="A run directory with verified Python records.")],
     out: Annotated[Path, typer.Option(help="Run directory for the explanation records.")],
-    model: Annotated[
-        str, typer.Option(help="Model path or id ('tiny': the local test model).")
-    ] = "tiny",
-    engine: Annotated[
-        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
-    ] = EngineKind.vllm,
-    base_url: Annotated[
-        str, typer.Option(help="openai engine: the server's /v1 URL.")
-    ] = "http://127.0.0.1:8000/v1",
-    replay: Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")] = None,
-    record: Annotated[
-        Path | None, typer.Option(help="Also record completions to this JSONL.")
-    ] = None,
+    model: ModelOption = "tiny",
+    engine: EngineOption = EngineKind.vllm,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    replay: ReplayOption = None,
+    record: RecordOption = None,
     samples: Annotated[int, typer.Option(min=1, help="Explanations sampled per record.")] = 1,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.7,
@@ -494,14 +488,10 @@ def explain(
         Path | None,
         typer.Option(help="The faithfulness judge's template, scale and threshold (YAML)."),
     ] = None,
-    timeout_s: Annotated[
-        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
-    ] = 10.0,
-    memory_mb: Annotated[
-        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
-    ] = 512,
-    sandbox: Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)] = SandboxKind.auto,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+    timeout_s: TimeoutOption = 10.0,
+    memory_mb: MemoryOption = 512,
+    sandbox: SandboxOption = SandboxKind.auto,
+    verbose: VerboseOption = False,
 ) -> None:
     """Backtranslation: explain the verified Python records of RUN_DIR in prose, rebuild the
     code from each explanation alone, and keep the explanations whose rebuilt code passes the

@@ -19,6 +19,7 @@ from synth.engines.base import Engine
 from synth.errors import SynthError
 from synth.pipeline import Pipeline, RunConfig, Stats
 from synth.sandbox import get_sandbox
+from synth.sandbox.base import Sandbox
 from synth.store import RunStore
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
 
@@ -85,6 +86,14 @@ def open_engine(options: GenerateOptions) -> Engine:
     return engine
 
 
+def open_sandbox(kind: str, console: Console) -> Sandbox:
+    """The backend `kind` names; says which one `auto` took, and why."""
+    sandbox = get_sandbox(kind)
+    if sandbox.auto_reason:
+        console.print(f"sandbox: {sandbox.describe()} ({sandbox.auto_reason})")
+    return sandbox
+
+
 def check_settings(store: RunStore, settings: dict) -> None:
     """A resumed run must be the same run: everything but the slot count must match."""
     stored = store.read_settings()
@@ -137,11 +146,7 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
         "problems_from": str(options.problems_from) if options.problems_from else None,
     }
     check_settings(store, settings)
-    sandbox = get_sandbox(options.sandbox)
-    console.print(
-        f"sandbox: {sandbox.describe()}"
-        + (f" ({sandbox.auto_reason})" if sandbox.auto_reason else "")
-    )
+    sandbox = open_sandbox(options.sandbox, console)
     engine = open_engine(options)
     judge_engine = None
     if options.judge_base_url:
@@ -254,11 +259,7 @@ def run_derived(
         "engine": options.engine,
     }
     check_settings(store, settings)
-    sandbox = get_sandbox(options.sandbox)
-    console.print(
-        f"sandbox: {sandbox.describe()}"
-        + (f" ({sandbox.auto_reason})" if sandbox.auto_reason else "")
-    )
+    sandbox = open_sandbox(options.sandbox, console)
     engine = open_engine(options)
     store.write_settings(settings)
     try:

@@ -28,7 +28,7 @@ from synth.code.judge import (
     parse_judgement,
 )
 from synth.code.sources import Source
-from synth.code.verify import verdict_from_run
+from synth.code.verify import unfinished, verdict_from_run
 from synth.engines.base import ChatRequest, Completion, Engine, user
 from synth.prompts import render
 from synth.records import (
@@ -121,9 +121,9 @@ def explanation_sample(completion: Completion, source: Source, index: int) -> Sa
 def unusable_explanation(sample: Sample) -> Verdict | None:
     """A verdict for an explanation that cannot go on to the rebuild, else None."""
     vid = stable_id("verdict", sample.id)
-    if sample.finish_reason != "stop":
-        reason = "truncated" if sample.finish_reason == "length" else "engine_error"
-        return Verdict(id=vid, passed=False, stage="extract", reason=reason)
+    early = unfinished(sample)
+    if early is not None:
+        return early
     if "```" in sample.text:
         return Verdict(
             id=vid,

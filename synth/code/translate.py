@@ -29,6 +29,7 @@ from synth.code.feedback import feedback_text
 from synth.code.polyglot import verify_program
 from synth.code.sources import Source
 from synth.code.stubs import stub_translation
+from synth.code.verify import unfinished
 from synth.engines.base import ChatRequest, Completion, Engine, assistant, user
 from synth.errors import SynthError
 from synth.prompts import render
@@ -231,18 +232,9 @@ def check_translation(
 ) -> Verdict:
     """Compile and test the translation, then make sure its tests fail the stub."""
     vid = stable_id("verdict", sample.id)
-    if sample.finish_reason == "length":
-        return Verdict(
-            id=vid,
-            passed=False,
-            stage="extract",
-            reason="truncated",
-            detail="the completion was cut off at max_tokens",
-        )
-    if sample.finish_reason == "error":
-        return Verdict(
-            id=vid, passed=False, stage="extract", reason="engine_error", detail=sample.text[-500:]
-        )
+    early = unfinished(sample)
+    if early is not None:
+        return early
     if sample.code is None or sample.tests is None:
         return Verdict(
             id=vid,

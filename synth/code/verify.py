@@ -43,7 +43,8 @@ def verify_samples(
         return list(pool.map(check, range(len(samples))))
 
 
-def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict | None:
+def unfinished(sample: Sample) -> Verdict | None:
+    """The verdict on a completion that was cut off or never came, else None."""
     vid = stable_id("verdict", sample.id)
     if sample.finish_reason == "length":
         return Verdict(
@@ -57,6 +58,14 @@ def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict
         return Verdict(
             id=vid, passed=False, stage="extract", reason="engine_error", detail=sample.text[-500:]
         )
+    return None
+
+
+def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict | None:
+    vid = stable_id("verdict", sample.id)
+    early = unfinished(sample)
+    if early is not None:
+        return early
     if sample.code is None or report is None:
         return Verdict(
             id=vid,
