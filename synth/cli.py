@@ -540,6 +540,141 @@ def _derived_options(out, model, engine, base_url, replay, record, sandbox):
     )
 
 
+# --- the fleet ----------------------------------------------------------------------------
+
+RedisOption = Annotated[
+    str,
+    typer.Option(
+        "--redis", envvar="SYNTH_REDIS_URL", help="The fleet's Redis (broker and job state)."
+    ),
+]
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+class Queues(str, Enum):
+    generate = "generate"
+    verify = "verify"
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        Queues, typer.Option(help="generate: holds one engine; verify: holds a sandbox pool.")
+    ],
+    redis: RedisOption = DEFAULT_REDIS,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="verify: checks at once (processes). [default: the cores]"),
+    ] = None,
+    sandbox: SandboxOption = SandboxKind.auto,
+    name: Annotated[str | None, typer.Option(help="Worker name. [default: QUEUE@host]")] = None,
+) -> None:
+    """Start a fleet worker for one queue (runs until stopped).
+
+    generate: one process, one task at a time (each process holds one engine), prefetch 1,
+    late acknowledgement. verify: N processes, each with its own sandbox, prefetch 1.
+    """
+    import os
+
+    os.environ["SYNTH_REDIS_URL"] = redis
+    from synth.fleet.app import app as celery_app
+    from synth.fleet.state import connect
+    from synth.fleet.tasks import configure_worker
+
+    connect(redis)
+    configure_worker(sandbox.value)
+    if queues == Queues.generate:
+        pool = ["--pool", "solo", "--concurrency", "1"]
+    else:
+        pool = ["--pool", "prefork", "--concurrency", str(concurrency or os.cpu_count() or 2)]
+    celery_app.worker_main(
+        [
+            "worker",
+            "--queues",
+            queues.value,
+            *pool,
+            "--prefetch-multiplier",
+            "1",
+            "--hostname",
+            name or f"{queues.value}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@app.command()
+def submit(
+    job: Annotated[Path, typer.Argument(help="The job spec (YAML): see synth/fleet/jobs.py.")],
+    redis: RedisOption = DEFAULT_REDIS,
+) -> None:
+    """Validate a job spec and everything it names, queue it, and print its id."""
+    import os
+
+    os.environ["SYNTH_REDIS_URL"] = redis
+    from synth.fleet.submit import submit_job
+
+    print(submit_job(job, redis))
+
+
+@app.command()
+def status(
+    job: Annotated[str, typer.Argument(help="The job id `synth submit` printed.")],
+    redis: RedisOption = DEFAULT_REDIS,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """A job's progress: records stored and verified, rejections by stage, chunks done and
+    parked, throughput and ETA."""
+    from synth.fleet.submit import job_status
+
+    state = job_status(job, redis)
+    if json_output:
+        _print_json(state.as_dict())
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn()) as bars:
+        bars.add_task("records", total=state.problems, completed=state.records)
+        bars.add_task("verified", total=state.problems, completed=state.verified)
+        bars.add_task("chunks", total=state.chunks, completed=state.chunks_done)
+    eta = f"{state.eta_s:.0f} s" if state.eta_s is not None else "-"
+    err.print(
+        f"job {state.id}: {state.status}; {state.records_per_s:.2f} records/s; ETA {eta}; "
+        f"output {state.output}"
+    )
+    for key, count in sorted(state.rejected.items()):
+        err.print(f"  rejected {key}: {count}")
+    for chunk, reason in sorted(state.parked.items()):
+        err.print(f"  parked chunk {chunk}: {reason}")
+
+
+@app.command()
+def cancel(
+    job: Annotated[str, typer.Argument(help="The job id.")], redis: RedisOption = DEFAULT_REDIS
+) -> None:
+    """Stop a job: queued chunks are dropped, running ones stop after their current batch."""
+    from synth.fleet.submit import cancel_job
+
+    cancel_job(job, redis)
+    err.print(f"job {job} cancelled; `synth resume {job}` goes on where it stopped")
+
+
+@app.command()
+def resume(
+    job: Annotated[str, typer.Argument(help="The job id.")], redis: RedisOption = DEFAULT_REDIS
+) -> None:
+    """Queue again every chunk of a job that is not done (cancelled and parked ones too)."""
+    import os
+
+    os.environ["SYNTH_REDIS_URL"] = redis
+    from synth.fleet.submit import resume_job
+
+    count = resume_job(job, redis)
+    err.print(f"job {job}: {count} chunks queued")
+
+
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `synth generate`.")],

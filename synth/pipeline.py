@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,8 +166,18 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class CheckTask:
+    """A check as data (a kind and JSON-able arguments), so a fleet can run it on a verify
+    worker; synth.fleet.checks knows the kinds."""
+
+    kind: str
+    payload: dict
+
+
+@dataclass(frozen=True)
 class Check:
     work: Callable[[], Any]
+    task: CheckTask | None = None  # the same work as data, where the step can be shipped
 
 
 BatchSteps = Generator["Generate | Check", Any, list[Record]]
@@ -184,11 +194,15 @@ class Pipeline:
         on_update: Callable[[Stats], None] | None = None,
         imported: list | None = None,
         judge_engine: Engine | None = None,
+        remote_checks: Callable[[CheckTask], Any] | None = None,
     ) -> None:
         """`imported`: per slot, a problem to solve instead of a generated one (code: a
         (Problem, TestSuite) pair from a verified run; math: (statement, answer)).
-        `judge_engine`: the engine that judges, when not the run's own."""
+        `judge_engine`: the engine that judges, when not the run's own.
+        `remote_checks`: runs a check shipped as data elsewhere (a fleet's verify workers);
+        checks without a task form still run here."""
         self.imported = imported
+        self.remote_checks = remote_checks
         self.judge_engine = judge_engine
         self.taxonomy = taxonomy
         self.engine = engine
@@ -202,15 +216,16 @@ class Pipeline:
 
     # --- scheduling ------------------------------------------------------------------
 
-    def run(self) -> Stats:
+    def run(self, slots: Sequence[int] | None = None) -> Stats:
+        """Every slot of the run not stored yet, or those of `slots` (a fleet's chunk)."""
         done = self.store.ids()
         for record in self.store.records():
             if record.problem is not None and record.rejection != "duplicate":
                 self.near_copies.add(record.problem.id, record.problem.statement)
-        pending = [
-            s for s in range(self.config.problems) if record_id(self.config.seed, s) not in done
-        ]
-        self.stats.slots_skipped = self.config.problems - len(pending)
+        wanted = list(range(self.config.problems)) if slots is None else list(slots)
+        pending = [s for s in wanted if record_id(self.config.seed, s) not in done]
+        self.stats.slots = len(wanted)
+        self.stats.slots_skipped = len(wanted) - len(pending)
         self.stats.slots_done = self.stats.slots_skipped
         batches = iter(
             [
@@ -237,6 +252,8 @@ class Pipeline:
                 return
             if isinstance(step, Generate):
                 waiting_engine.append((batch, step))
+            elif step.task is not None and self.remote_checks is not None:
+                waiting_checks[checks.submit(self.remote_checks, step.task)] = batch
             else:
                 waiting_checks[checks.submit(step.work)] = batch
 
@@ -363,10 +380,11 @@ class Pipeline:
                 parsed[slot] = suite
         limits, min_tests = self.config.limits, self.config.min_tests
         checked = yield Check(
-            lambda: {
-                slot: drop_vacuous(suite, problems[slot], self.sandbox, limits, min_tests)
-                for slot, suite in parsed.items()
-            }
+            lambda: stub_checks(parsed, problems, self.sandbox, limits, min_tests),
+            CheckTask(
+                "stub_checks",
+                {"suites": parsed, "problems": problems, "limits": limits, "min_tests": min_tests},
+            ),
         )
         suites: dict[int, TestSuite] = {}
         for slot, suite in checked.items():
@@ -417,7 +435,8 @@ class Pipeline:
                 )
                 first_round.append((slot, sample))
         self.stats.samples += len(first_round)
-        results = yield Check(lambda: self._verify([s for _, s in first_round], suites))
+        first = [s for _, s in first_round]
+        results = yield Check(lambda: self._verify(first, suites), self._verify_task(first, suites))
 
         runs_by_slot: dict[int, list[TestRun]] = {}
         for (slot, _), (_, run) in zip(first_round, results, strict=True):
@@ -489,7 +508,10 @@ class Pipeline:
                 for (slot, t), completions in zip(failing, answers, strict=True)
             ]
             self.stats.samples += len(repaired)
-            results = yield Check(lambda repaired=repaired: self._verify(repaired, suites))
+            results = yield Check(
+                lambda repaired=repaired: self._verify(repaired, suites),
+                self._verify_task(repaired, suites),
+            )
             for key, sample, (verdict, _) in zip(failing, repaired, results, strict=True):
                 histories[key].append(Attempt(sample=sample, verdict=verdict))
 
@@ -530,6 +552,18 @@ class Pipeline:
         by_name = {prompt.name: prompt.text for prompt in self.config.system_prompts}
         return by_name.get(sample.system_prompt, "")
 
+    def _verify_task(self, samples: list[Sample], suites: dict[int, TestSuite]) -> CheckTask:
+        return CheckTask(
+            "verify",
+            {
+                "samples": samples,
+                "suites": {suite.problem_id: suite for suite in suites.values()},
+                "limits": self.config.limits,
+                "lint": self.config.lint,
+                "workers": self.config.verify_workers,
+            },
+        )
+
     def _verify(
         self, samples: list[Sample], suites: dict[int, TestSuite]
     ) -> list[tuple[Verdict, TestRun | None]]:
@@ -545,6 +579,20 @@ class Pipeline:
 
 
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
+
+
+def stub_checks(
+    suites: dict[int, TestSuite],
+    problems: dict[int, Problem],
+    sandbox: Sandbox,
+    limits: Limits,
+    min_tests: int,
+) -> dict[int, TestSuite | Rejection]:
+    """Step 2's last guard for every slot: the cases a stub passes are dropped."""
+    return {
+        slot: drop_vacuous(suite, problems[slot], sandbox, limits, min_tests)
+        for slot, suite in suites.items()
+    }
 
 
 def _deal(samples: int, prompts: tuple[SystemPrompt, ...]) -> list[tuple[SystemPrompt | None, int]]:

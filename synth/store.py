@@ -63,22 +63,26 @@ class RunStore:
             return set(self._ids)
 
     def records(self) -> Iterator[Record]:
-        """Every stored record, shard by shard in the order they were written."""
+        """Every stored record once, shard by shard in the order they were written."""
         if not self.shards.exists():
             return
+        seen: set[str] = set()  # a fleet may store a record twice (a redelivered task)
         for shard in sorted(self.shards.glob("shard-*.jsonl")):
             with shard.open(encoding="utf-8") as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
                     try:
-                        yield Record.model_validate_json(line)
+                        record = Record.model_validate_json(line)
                     except ValidationError as exc:
                         first = exc.errors()[0]
                         field = ".".join(str(p) for p in first["loc"]) or "record"
                         raise SynthError(
                             f"{shard}:{number}", f"not a valid record ({field}: {first['msg']})"
                         ) from None
+                    if record.id not in seen:
+                        seen.add(record.id)
+                        yield record
 
     def write(self, records: Iterable[Record]) -> int:
         """Store the records whose ids are new, as one shard; returns how many were written."""

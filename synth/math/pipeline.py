@@ -49,10 +49,10 @@ class MathPipeline(Pipeline):
             workers=self.config.verify_workers, timeout_s=self.config.answer_timeout_s
         )
 
-    def run(self):
+    def run(self, slots=None):
         """The scheduler's run; the checker processes end with it."""
         try:
-            return super().run()
+            return super().run(slots)
         finally:
             self.checker.close()
 

@@ -1,0 +1,65 @@
+"""The Celery app: Redis as broker and result store, one queue per kind of worker.
+
+Reliability settings (at-least-once delivery; every task's effects are idempotent):
+- late acknowledgement: a message is acknowledged when its task finished, so a worker that
+  dies mid-task leaves it to be delivered again;
+- `task_reject_on_worker_lost`: a pool process that dies gives its message back at once;
+  a whole worker killed gives it back when Redis's visibility timeout expires, which must
+  exceed the longest task (SYNTH_VISIBILITY_TIMEOUT, seconds; 2 hours by default);
+- prefetch 1: a long task never holds a second message hostage.
+
+Queues: "generate" (chunks of slots; a process holds one engine) and "verify" (checks; a
+process holds a sandbox). The broker URL comes from SYNTH_REDIS_URL. A check that gets no
+answer within SYNTH_CHECK_TIMEOUT is sent again (tasks.remote_check), so a dead verify
+worker costs that long, not a visibility timeout.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_url() -> str:
+    return os.environ.get("SYNTH_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def visibility_timeout() -> int:
+    return int(os.environ.get("SYNTH_VISIBILITY_TIMEOUT", 7200))
+
+
+def check_timeout() -> int:
+    """Seconds a generate worker waits for a check's answer before sending it again
+    (SYNTH_CHECK_TIMEOUT; 10 minutes by default, well above a batch's sandbox time)."""
+    return int(os.environ.get("SYNTH_CHECK_TIMEOUT", 600))
+
+
+def make_app() -> Celery:
+    url = redis_url()
+    app = Celery("synth", broker=url, backend=url, include=["synth.fleet.tasks"])
+    transport = {"visibility_timeout": visibility_timeout()}
+    app.conf.update(
+        task_queues=(Queue("generate"), Queue("verify")),
+        task_default_queue="generate",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=7 * 24 * 3600,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,  # Flower's live view
+        task_send_sent_event=True,
+    )
+    return app
+
+
+app = make_app()

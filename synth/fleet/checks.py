@@ -1,0 +1,113 @@
+"""Checks as JSON: what a generate worker ships to a verify worker and what comes back.
+
+The pipeline describes its shippable checks as `CheckTask(kind, payload)` (pipeline.py);
+this module turns a payload into JSON and back, and runs one on a verify worker's sandbox.
+Kinds: "stub_checks" (step 2's stub guard for a batch's test suites) and "verify" (a batch
+of samples against their tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from synth.code.execute import TestRun
+from synth.code.static import LintConfig
+from synth.code.verify import verify_samples
+from synth.pipeline import CheckTask, stub_checks
+from synth.records import ExecResult, Problem, Rejection, Sample, TestOutcome, TestSuite, Verdict
+from synth.sandbox.base import Limits, Sandbox
+
+KINDS = ("stub_checks", "verify")
+
+
+def encode(task: CheckTask) -> dict:
+    payload = task.payload
+    if task.kind == "stub_checks":
+        data = {
+            "suites": {str(k): v.model_dump(mode="json") for k, v in payload["suites"].items()},
+            "problems": {str(k): v.model_dump(mode="json") for k, v in payload["problems"].items()},
+            "limits": payload["limits"].model_dump(mode="json"),
+            "min_tests": payload["min_tests"],
+        }
+    elif task.kind == "verify":
+        data = {
+            "samples": [s.model_dump(mode="json") for s in payload["samples"]],
+            "suites": {k: v.model_dump(mode="json") for k, v in payload["suites"].items()},
+            "limits": payload["limits"].model_dump(mode="json"),
+            "lint": asdict(payload["lint"]),
+            "workers": payload["workers"],
+        }
+    else:
+        raise ValueError(f"unknown check kind {task.kind!r}")
+    return {"kind": task.kind, "payload": data}
+
+
+def run_encoded(message: dict, sandbox: Sandbox) -> Any:
+    """Run an encoded check here; the result is JSON-able (see `decode_result`)."""
+    kind, data = message["kind"], message["payload"]
+    limits = Limits.model_validate(data["limits"])
+    if kind == "stub_checks":
+        suites = {int(k): TestSuite.model_validate(v) for k, v in data["suites"].items()}
+        problems = {int(k): Problem.model_validate(v) for k, v in data["problems"].items()}
+        checked = stub_checks(suites, problems, sandbox, limits, data["min_tests"])
+        return {
+            str(slot): {
+                "rejection" if isinstance(value, Rejection) else "suite": value.model_dump(
+                    mode="json"
+                )
+            }
+            for slot, value in checked.items()
+        }
+    if kind == "verify":
+        lint = data["lint"]
+        results = verify_samples(
+            [Sample.model_validate(s) for s in data["samples"]],
+            {k: TestSuite.model_validate(v) for k, v in data["suites"].items()},
+            sandbox,
+            limits,
+            LintConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in lint.items()}),
+            data["workers"],
+        )
+        return [
+            {"verdict": verdict.model_dump(mode="json"), "run": _run_json(run)}
+            for verdict, run in results
+        ]
+    raise ValueError(f"unknown check kind {kind!r}")
+
+
+def decode_result(kind: str, result: Any) -> Any:
+    """The check's result as the pipeline's own step would have returned it."""
+    if kind == "stub_checks":
+        return {
+            int(slot): Rejection.model_validate(value["rejection"])
+            if "rejection" in value
+            else TestSuite.model_validate(value["suite"])
+            for slot, value in result.items()
+        }
+    if kind == "verify":
+        return [
+            (Verdict.model_validate(item["verdict"]), _run_from_json(item["run"]))
+            for item in result
+        ]
+    raise ValueError(f"unknown check kind {kind!r}")
+
+
+def _run_json(run: TestRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "execution": run.execution.model_dump(mode="json"),
+        "outcomes": [o.model_dump(mode="json") for o in run.outcomes],
+        "reported": run.reported,
+    }
+
+
+def _run_from_json(data: dict | None) -> TestRun | None:
+    if data is None:
+        return None
+    return TestRun(
+        execution=ExecResult.model_validate(data["execution"]),
+        outcomes=tuple(TestOutcome.model_validate(o) for o in data["outcomes"]),
+        reported=data["reported"],
+    )

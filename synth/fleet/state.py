@@ -1,0 +1,109 @@
+"""A job's state in Redis: its spec, status, and which chunks are done, parked or tried.
+
+Keys (all under synth:job:<id>): the hash itself (spec, status, created, chunks),
+`:done` (set of chunk numbers), `:parked` (hash chunk -> reason), `:attempts` (hash chunk ->
+deliveries so far). The effects of a chunk are its records in the run directory; the state
+only says what is finished, so a chunk run twice (a redelivery) is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from synth.errors import SynthError
+
+STATUSES = ("queued", "cancelled", "finished")
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client, checked with a ping (one clear error when Redis is not there)."""
+    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise SynthError(
+            "--redis", f"Redis does not answer at {url}: {exc}", "start it, or pass --redis URL"
+        ) from None
+    return client
+
+
+class JobState:
+    def __init__(self, client: redis.Redis, job_id: str) -> None:
+        self.client = client
+        self.id = job_id
+        self.key = f"synth:job:{job_id}"
+
+    # --- the job ----------------------------------------------------------------------
+
+    def create(self, spec: dict, chunks: int) -> None:
+        self.client.hset(
+            self.key,
+            mapping={
+                "spec": json.dumps(spec),
+                "status": "queued",
+                "created": time.time(),
+                "chunks": chunks,
+            },
+        )
+        self.client.zadd("synth:jobs", {self.id: time.time()})
+
+    def delete(self) -> None:
+        self.client.delete(self.key, *(self.key + s for s in (":done", ":parked", ":attempts")))
+        self.client.zrem("synth:jobs", self.id)
+
+    def exists(self) -> bool:
+        return bool(self.client.exists(self.key))
+
+    def require(self) -> JobState:
+        if not self.exists():
+            raise SynthError("JOB", f"no job {self.id!r} in this Redis")
+        return self
+
+    def spec(self) -> dict:
+        return json.loads(self.client.hget(self.key, "spec"))
+
+    def status(self) -> str:
+        return self.client.hget(self.key, "status") or "unknown"
+
+    def set_status(self, status: str) -> None:
+        self.client.hset(self.key, "status", status)
+
+    def created(self) -> float:
+        return float(self.client.hget(self.key, "created") or 0)
+
+    def chunks(self) -> int:
+        return int(self.client.hget(self.key, "chunks") or 0)
+
+    # --- chunks -----------------------------------------------------------------------
+
+    def begin(self, chunk: int) -> int:
+        """Count a delivery of `chunk`; returns how many there have been."""
+        return int(self.client.hincrby(self.key + ":attempts", str(chunk), 1))
+
+    def done(self, chunk: int) -> None:
+        self.client.sadd(self.key + ":done", chunk)
+        self._finish_if_complete()
+
+    def park(self, chunk: int, reason: str) -> None:
+        self.client.hset(self.key + ":parked", str(chunk), reason)
+        self._finish_if_complete()
+
+    def done_chunks(self) -> set[int]:
+        return {int(c) for c in self.client.smembers(self.key + ":done")}
+
+    def parked(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.client.hgetall(self.key + ":parked").items()}
+
+    def attempts(self) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.client.hgetall(self.key + ":attempts").items()}
+
+    def open_chunks(self) -> list[int]:
+        closed = self.done_chunks() | set(self.parked())
+        return [c for c in range(self.chunks()) if c not in closed]
+
+    def _finish_if_complete(self) -> None:
+        if not self.open_chunks() and self.status() == "queued":
+            self.set_status("finished")

@@ -1,0 +1,109 @@
+"""Submit, inspect, cancel and resume jobs (the library behind `synth submit` and friends)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth.errors import SynthError
+from synth.fleet.jobs import JobSpec, load_job, output_dir, validate_job
+from synth.fleet.state import JobState, connect
+from synth.store import RunStore
+
+
+def submit_job(path: Path, redis: str) -> str:
+    """Validate the spec and everything it names, then queue its chunks; returns the job id.
+    When queueing fails part way, the job is deleted and its queued chunks do nothing."""
+    spec = load_job(path)
+    validate_job(spec, str(path))
+    client = connect(redis)
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    state = JobState(client, job_id)
+    RunStore(output_dir(spec)).write_settings(
+        {**spec.run_config().settings(), "job": job_id, "model": spec.model, "engine": spec.engine}
+    )
+    state.create(spec.model_dump(), spec.chunk_count())
+    try:
+        _queue(job_id, range(spec.chunk_count()), redis)
+    except Exception as exc:  # noqa: BLE001 - the broker went away mid-way
+        state.delete()
+        raise SynthError("--redis", f"queueing failed, nothing of the job is left: {exc}") from None
+    return job_id
+
+
+def _queue(job_id: str, chunks, redis: str) -> None:
+    """Send the chunks' messages to the generate queue of the broker at `redis`."""
+    from synth.fleet.app import app
+    from synth.fleet.tasks import generate_chunk
+
+    with app.connection_for_write(redis) as connection, connection.Producer() as producer:
+        for chunk in chunks:
+            generate_chunk.apply_async(args=(job_id, chunk), queue="generate", producer=producer)
+
+
+def cancel_job(job_id: str, redis: str) -> None:
+    JobState(connect(redis), job_id).require().set_status("cancelled")
+
+
+def resume_job(job_id: str, redis: str) -> int:
+    """Queue again every chunk not done (parked ones included); returns how many."""
+    state = JobState(connect(redis), job_id).require()
+    parked = state.parked()
+    if parked:
+        state.client.delete(state.key + ":parked", state.key + ":attempts")
+    chunks = [c for c in range(state.chunks()) if c not in state.done_chunks()]
+    state.set_status("queued" if chunks else "finished")
+    _queue(job_id, chunks, redis)
+    return len(chunks)
+
+
+@dataclass
+class JobStatus:
+    id: str
+    status: str
+    problems: int
+    records: int
+    verified: int
+    rejected: dict[str, int]
+    chunks: int
+    chunks_done: int
+    parked: dict[int, str]
+    elapsed_s: float
+    records_per_s: float
+    eta_s: float | None
+    output: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def job_status(job_id: str, redis: str) -> JobStatus:
+    state = JobState(connect(redis), job_id).require()
+    spec = JobSpec.model_validate(state.spec())
+    rejected: dict[str, int] = {}
+    records = verified = 0
+    for record in RunStore(output_dir(spec)).records():
+        records += 1
+        verified += record.status == "verified"
+        for key in record.rejection_keys():
+            rejected[key] = rejected.get(key, 0) + 1
+    elapsed = max(time.time() - state.created(), 1e-9)
+    rate = records / elapsed
+    remaining = spec.problems - records
+    return JobStatus(
+        id=job_id,
+        status=state.status(),
+        problems=spec.problems,
+        records=records,
+        verified=verified,
+        rejected=rejected,
+        chunks=state.chunks(),
+        chunks_done=len(state.done_chunks()),
+        parked=state.parked(),
+        elapsed_s=round(elapsed, 1),
+        records_per_s=round(rate, 3),
+        eta_s=round(remaining / rate, 1) if rate > 0 and remaining > 0 else None,
+        output=str(output_dir(spec)),
+    )

@@ -1,0 +1,192 @@
+"""The fleet's tasks. Each is idempotent, so at-least-once delivery makes exactly-once data.
+
+- `generate_chunk(job, chunk)` (queue "generate"): runs the local pipeline over the chunk's
+  slots with this worker's engine. Its shippable checks go to the verify queue and the
+  pipeline keeps several batches in flight meanwhile, so the engine is not idle while they
+  run. Records are written shard by shard as batches finish; a redelivered chunk skips the
+  slots already stored (record ids are deterministic). A chunk delivered more than
+  `max_attempts` times (its worker kept dying) is parked with the reason.
+- `check(message)` (queue "verify"): one check (checks.py) on this worker's sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from celery.exceptions import Reject
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu.exceptions import OperationalError
+
+from synth.errors import SynthError
+from synth.fleet.app import app, check_timeout, redis_url
+from synth.fleet.checks import decode_result, encode, run_encoded
+from synth.fleet.jobs import JobSpec, engine_factory, output_dir
+from synth.fleet.state import JobState, connect
+from synth.pipeline import CheckTask, Pipeline
+from synth.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    pass
+
+
+class _Worker:
+    """What one worker process keeps between tasks: its engine and its sandbox."""
+
+    lock = threading.Lock()
+    engine = None
+    engine_key: tuple | None = None
+    sandbox = None
+    sandbox_kind = "auto"
+
+
+def configure_worker(sandbox_kind: str) -> None:
+    _Worker.sandbox_kind = sandbox_kind
+
+
+def _sandbox():
+    with _Worker.lock:
+        if _Worker.sandbox is None:
+            from synth.sandbox import get_sandbox
+
+            # one warm container per verify process: the processes are the parallelism
+            options = {} if _Worker.sandbox_kind == "bubblewrap" else {"pool_size": 1}
+            _Worker.sandbox = get_sandbox(_Worker.sandbox_kind, **options)
+            log.info("sandbox: %s %s", _Worker.sandbox.describe(), _Worker.sandbox.auto_reason)
+        return _Worker.sandbox
+
+
+def _engine(spec: JobSpec):
+    """One engine per process, kept while jobs ask for the same model."""
+    from synth.run import GenerateOptions, open_engine
+
+    key = (spec.engine, spec.model, spec.base_url, spec.replay, spec.engine_factory, spec.seed)
+    with _Worker.lock:
+        if _Worker.engine_key != key:
+            if _Worker.engine is not None:
+                _Worker.engine.close()
+            if spec.engine == "python":
+                _Worker.engine, _Worker.engine_key = engine_factory(spec)(spec), key
+                return _Worker.engine
+            options = GenerateOptions(
+                out=output_dir(spec),
+                run=spec.run_config(),
+                model=spec.model,
+                engine=spec.engine,
+                base_url=spec.base_url,
+                replay=spec.replay,
+            )
+            _Worker.engine, _Worker.engine_key = open_engine(options), key
+        return _Worker.engine
+
+
+BROKER_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    ConnectionError,
+)
+
+
+def remote_check(task: CheckTask):
+    """Ship a check to the verify queue and wait for it (in a pipeline check thread).
+
+    A check whose answer does not come within `check_timeout()` (its verify worker died, or
+    Redis restarted and lost the reply) is sent again; checks are pure, so running one twice
+    costs time, never data. It waits as long as it takes for a verify worker to exist."""
+    message = encode(task)
+    while True:
+        try:
+            result = check.apply_async(args=(message,), queue="verify")
+            value = result.get(timeout=check_timeout(), disable_sync_subtasks=False)
+            result.forget()
+            return decode_result(task.kind, value)
+        except CeleryTimeoutError:
+            log.warning("no answer to a check within %d s; sending it again", check_timeout())
+        except BROKER_ERRORS as exc:
+            log.warning("Redis went away during a check (%s); sending it again", exc)
+            time.sleep(1.0)
+
+
+@app.task(name="synth.check", acks_late=True, reject_on_worker_lost=True)
+def check(message: dict):
+    return run_encoded(message, _sandbox())
+
+
+@app.task(
+    name="synth.generate_chunk", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def generate_chunk(job_id: str, chunk: int) -> str:
+    state = JobState(connect(redis_url()), job_id)
+    if not state.exists():
+        return "no such job"  # never fully queued, or deleted: nothing to do
+    if state.status() == "cancelled":
+        return "cancelled"
+    spec = JobSpec.model_validate(state.spec())
+    attempt = state.begin(chunk)
+    if attempt > spec.max_attempts:
+        reason = f"its worker died {attempt - 1} times running it (last: {time.ctime()})"
+        state.park(chunk, reason)
+        log.error("job %s chunk %d parked: %s", job_id, chunk, reason)
+        return "parked"
+    from synth.taxonomy import default_taxonomy_path, load_taxonomy
+
+    taxonomy = load_taxonomy(spec.taxonomy or default_taxonomy_path())
+    last_look = [0.0]
+
+    def watch(stats) -> None:
+        if time.monotonic() - last_look[0] > 1.0:  # at most one Redis read a second
+            last_look[0] = time.monotonic()
+            try:
+                cancelled = state.status() == "cancelled"
+            except BROKER_ERRORS:
+                return  # Redis is away for a moment: look again later
+            if cancelled:
+                raise Cancelled()
+
+    pipeline_class = Pipeline
+    if taxonomy.domain == "math":
+        from synth.math.pipeline import MathPipeline
+
+        pipeline_class = MathPipeline
+    while True:  # a Redis restart mid-chunk: wait for it, then go on (stored slots skip)
+        pipeline = pipeline_class(
+            taxonomy,
+            _engine(spec),
+            _sandbox(),  # checks that cannot be shipped (math) run here
+            RunStore(output_dir(spec)),
+            spec.run_config(),
+            on_update=watch,
+            remote_checks=remote_check,
+        )
+        try:
+            pipeline.run(spec.chunk(chunk))
+            break
+        except Cancelled:
+            return "cancelled"
+        except BROKER_ERRORS as exc:
+            log.warning("job %s chunk %d: Redis went away (%s); waiting", job_id, chunk, exc)
+            _patiently(lambda: connect(redis_url()))
+        except Exception as exc:  # noqa: BLE001 - a chunk that fails fails the same way again
+            _patiently(lambda exc=exc: state.park(chunk, f"{exc.__class__.__name__}: {exc}"))
+            log.exception("job %s chunk %d parked", job_id, chunk)
+            return "parked"
+    _patiently(lambda: state.done(chunk))
+    return "done"
+
+
+def _patiently(action, patience_s: float = 600.0):
+    """Do `action`, retrying while Redis is away (a restart); then give the message back."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return action()
+        except (*BROKER_ERRORS, SynthError) as exc:
+            if time.monotonic() > deadline:
+                raise Reject(exc, requeue=True) from None
+            time.sleep(0.5)

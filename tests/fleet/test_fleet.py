@@ -1,0 +1,198 @@
+"""The fleet end to end: a real Redis server (AOF on), real `synth worker` processes, and the
+faults it must survive. Every job must end with exactly the records a local run of the same
+job makes: none lost, none stored twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from synth.fleet.jobs import load_job
+from synth.fleet.submit import cancel_job, job_status, resume_job, submit_job
+from synth.records import record_id
+from synth.store import RunStore
+from tests.fleet.world import job_spec, record_world
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.fleet]
+
+# Where a chunk may be delivered twice, the workers answer from the world's model itself
+# (a pure function of each request), not from the replay file, whose answers to repeated
+# prompts are served in file order per process.
+SCRIPTED = {"engine": "python", "engine_factory": "tests.fleet.world:scripted_engine"}
+
+
+def wait_for(condition, timeout_s: float, what: str, tick=None):
+    """Poll `condition` until true (calling `tick` between looks); fail after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        if tick is not None:
+            tick()
+        time.sleep(0.2)
+
+
+def stored_lines(run: Path) -> Counter:
+    """How many times each record id is in the shards (before any read-time dedup)."""
+    counts: Counter = Counter()
+    for shard in sorted((run / "records").glob("shard-*.jsonl")):
+        for line in shard.read_text().splitlines():
+            if line.strip():
+                counts[json.loads(line)["id"]] += 1
+    return counts
+
+
+def assert_exactly(run: Path, expected: dict[str, str]) -> None:
+    lines = stored_lines(run)
+    assert set(lines) == set(expected), "records lost or extra"
+    assert max(lines.values()) == 1, "a record was stored twice"
+    assert {r.id: r.status for r in RunStore(run).records()} == expected
+
+
+@pytest.fixture
+def world(tmp_path, sandbox):
+    return lambda problems: record_world(tmp_path, problems, sandbox)
+
+
+def first_records(run: Path):
+    return lambda: bool(stored_lines(run))
+
+
+def test_a_job_runs_on_the_fleet_and_makes_the_records_of_a_local_run(
+    tmp_path, world, redis_server, workers
+):
+    taxonomy, replay, expected = world(16)
+    spec = job_spec(tmp_path, taxonomy, replay, 16, chunk_slots=4)
+    workers.start("generate", "g1")
+    workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 120, "the job")
+    assert_exactly(tmp_path / "fleet-run", expected)
+    status = job_status(job, redis_server.url)
+    assert (status.records, status.chunks_done, status.parked) == (16, 4, {})
+    assert status.verified == sum(s == "verified" for s in expected.values())
+
+
+def test_killing_a_generate_worker_mid_job_loses_and_duplicates_nothing(
+    tmp_path, world, redis_server, workers
+):
+    taxonomy, replay, expected = world(24)
+    spec = job_spec(tmp_path, taxonomy, replay, 24, chunk_slots=4, **SCRIPTED)
+    first = workers.start("generate", "g1")
+    workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+    wait_for(first_records(tmp_path / "fleet-run"), 60, "the first records")
+    workers.kill(first)  # kill -9, mid-job
+    workers.start("generate", "g2")
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 180, "the job")
+    assert_exactly(tmp_path / "fleet-run", expected)
+
+
+def test_killing_a_verify_worker_mid_job_loses_and_duplicates_nothing(
+    tmp_path, world, redis_server, workers
+):
+    taxonomy, replay, expected = world(24)
+    spec = job_spec(tmp_path, taxonomy, replay, 24, chunk_slots=4, **SCRIPTED)
+    workers.start("generate", "g1")
+    first = workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+    wait_for(first_records(tmp_path / "fleet-run"), 60, "the first records")
+    workers.kill(first)
+    workers.start("verify", "v2")
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 180, "the job")
+    assert_exactly(tmp_path / "fleet-run", expected)
+
+
+def test_a_redis_restart_mid_job_is_survived_through_its_aof(
+    tmp_path, world, redis_server, workers
+):
+    taxonomy, replay, expected = world(24)
+    spec = job_spec(tmp_path, taxonomy, replay, 24, chunk_slots=4, **SCRIPTED)
+    workers.start("generate", "g1")
+    workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+    wait_for(first_records(tmp_path / "fleet-run"), 60, "the first records")
+    redis_server.stop()
+    redis_server.start()
+    # A worker may exit when its broker connection breaks (kombu's reconnect path raises
+    # on some losses); a supervisor starts it again, as compose's `restart: always` does.
+    wait_for(
+        lambda: job_status(job, redis_server.url).status == "finished",
+        240,
+        "the job",
+        tick=workers.supervise,
+    )
+    assert_exactly(tmp_path / "fleet-run", expected)
+
+
+def test_a_poison_chunk_is_parked_after_its_attempts_and_the_rest_finishes(
+    tmp_path, world, redis_server, workers, monkeypatch
+):
+    taxonomy, replay, expected = world(12)
+    chunk_slots = 4
+    records = {r.id: r for r in RunStore(tmp_path / "local").records()}
+    concept_chunks: dict[str, set[int]] = {}
+    for slot in range(12):
+        for concept in records[record_id(0, slot)].concept_ids:
+            concept_chunks.setdefault(concept, set()).add(slot // chunk_slots)
+    poison = next(c for c, chunks in sorted(concept_chunks.items()) if len(chunks) == 1)
+    (poisoned,) = concept_chunks[poison]
+    monkeypatch.setenv("SYNTH_TEST_POISON", f"Concept {poison[1:]}:")
+    spec = job_spec(
+        tmp_path,
+        taxonomy,
+        replay,
+        12,
+        chunk_slots=chunk_slots,
+        engine="python",
+        engine_factory="tests.fleet.world:crashing_engine",
+        max_attempts=2,
+    )
+    generate = [workers.start("generate", "g0")]
+    workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+
+    def restart_dead_generate_worker():  # what a supervisor (compose `restart:`) does
+        if generate[-1].poll() is not None:
+            generate.append(workers.start("generate", f"g{len(generate)}"))
+
+    wait_for(
+        lambda: job_status(job, redis_server.url).status == "finished",
+        240,
+        "the job",
+        tick=restart_dead_generate_worker,
+    )
+    status = job_status(job, redis_server.url)
+    assert list(status.parked) == [poisoned] and "died 2 times" in status.parked[poisoned]
+    kept = {
+        rid: s
+        for rid, s in expected.items()
+        if all(rid != record_id(0, slot) for slot in load_job(spec).chunk(poisoned))
+    }
+    assert_exactly(tmp_path / "fleet-run", kept)
+    assert len(generate) >= 3  # the poison chunk killed its worker twice
+
+
+def test_cancel_stops_a_job_and_resume_finishes_it(tmp_path, world, redis_server, workers):
+    taxonomy, replay, expected = world(16)
+    spec = job_spec(tmp_path, taxonomy, replay, 16, chunk_slots=4)
+    job = submit_job(spec, redis_server.url)  # no worker yet: everything is queued
+    cancel_job(job, redis_server.url)
+    workers.start("generate", "g1")
+    workers.start("verify", "v1")
+    wait_for(lambda: _queue_empty(redis_server.url), 60, "the cancelled chunks to drain")
+    assert not stored_lines(tmp_path / "fleet-run")
+    assert resume_job(job, redis_server.url) == 4
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 120, "the job")
+    assert_exactly(tmp_path / "fleet-run", expected)
+
+
+def _queue_empty(url: str) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    return client.llen("generate") == 0 and not client.hlen("unacked")

@@ -1,0 +1,108 @@
+"""Bad input to `synth submit`: one clear message each, exit non-zero, nothing queued."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import redis
+import yaml
+
+from tests.fleet.conftest import free_port
+from tests.fleet.world import write_taxonomy
+
+
+def submit(job, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "synth.cli", "submit", str(job), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def good(tmp_path):
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("")
+    return {
+        "taxonomy": str(write_taxonomy(tmp_path / "tax.yaml")),
+        "problems": 4,
+        "engine": "replay",
+        "replay": str(replay),
+        "output": str(tmp_path / "run"),
+    }
+
+
+def write(tmp_path, spec) -> object:
+    path = tmp_path / "job.yaml"
+    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"problems": 0}, "job.yaml: problems"),
+        ({"samples": "many"}, "job.yaml: samples"),
+        ({"colour": "blue"}, "job.yaml: colour"),
+        ({"taxonomy": "/nowhere/tax.yaml"}, "job.yaml: taxonomy"),
+        ({"replay": "/nowhere/replay.jsonl"}, "job.yaml: replay"),
+        ({"engine": "openai", "base_url": "http://127.0.0.1:9/v1"}, "job.yaml: base_url"),
+        ({"engine": "python", "engine_factory": "nowhere:thing"}, "job.yaml: engine_factory"),
+        ({"output": "s3://bucket/run"}, "job.yaml: output"),
+    ],
+)
+def test_a_bad_spec_is_refused_before_anything_is_queued(tmp_path, good, change, message):
+    done = submit(write(tmp_path, {**good, **change}), "--redis", "redis://127.0.0.1:9/0")
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    done = submit(write(tmp_path, "problems: [1,\n"))
+    assert done.returncode == 2 and "job.yaml" in done.stderr and "YAML" in done.stderr
+
+
+def test_an_unreachable_redis_is_one_clear_message(tmp_path, good):
+    done = submit(write(tmp_path, good), "--redis", f"redis://127.0.0.1:{free_port()}/0")
+    assert done.returncode == 2
+    assert "Redis does not answer" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.fleet
+def test_status_of_an_unknown_job_and_a_queued_job(tmp_path, good, redis_server):
+    done = subprocess.run(
+        [sys.executable, "-m", "synth.cli", "status", "nope", "--redis", redis_server.url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "no job 'nope'" in done.stderr
+    job = submit(write(tmp_path, good), "--redis", redis_server.url)
+    assert job.returncode == 0, job.stderr
+    job_id = job.stdout.strip()
+    assert redis.Redis.from_url(redis_server.url).llen("generate") == 1  # 4 slots, one chunk
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synth.cli",
+            "status",
+            job_id,
+            "--json",
+            "--redis",
+            redis_server.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = yaml.safe_load(status.stdout)
+    assert (data["status"], data["records"], data["chunks"], data["problems"]) == (
+        "queued",
+        0,
+        1,
+        4,
+    )
