@@ -15,7 +15,7 @@ import redis
 
 from synth.errors import SynthError
 
-STATUSES = ("queued", "cancelled", "finished")
+# A job's status: queued (until every chunk is done or parked), cancelled, finished.
 
 
 def connect(url: str) -> redis.Redis:
