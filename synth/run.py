@@ -284,7 +284,7 @@ def run_derived(
         "records": stats.records,
         "verified": stats.verified,
         "rejected": stats.rejected,
-        **({"verified_by_language": stats.by_language} if hasattr(stats, "by_language") else {}),
+        "verified_by_language": stats.by_language,
         "settings": settings,
     }
     store.write_summary(summary)

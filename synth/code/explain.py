@@ -27,7 +27,7 @@ from synth.code.judge import (
     load_judge_config,
     parse_judgement,
 )
-from synth.code.sources import Source
+from synth.code.sources import DerivedStats, Source, store_in_batches
 from synth.code.verify import unfinished, verdict_from_run
 from synth.engines.base import ChatRequest, Completion, Engine, user
 from synth.prompts import render
@@ -68,14 +68,6 @@ class ExplainConfig:
             "seed": self.seed,
             "judge": self.judge.model_dump() if self.judge else None,
         }
-
-
-@dataclass
-class ExplainStats:
-    records: int = 0
-    verified: int = 0
-    samples: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
 
 
 def explain_prompt(problem: Problem, source: SourceCode) -> str:
@@ -143,27 +135,22 @@ def explain_run(
     sandbox: Sandbox,
     store: RunStore,
     config: ExplainConfig,
-    on_update: Callable[[ExplainStats], None] = lambda stats: None,
-) -> ExplainStats:
+    on_update: Callable[[DerivedStats], None] = lambda stats: None,
+) -> DerivedStats:
     """Explain every source not yet stored; returns the counts."""
-    stats = ExplainStats()
     done = store.ids()
     todo = [s for s in sources if explanation_record_id(s.record_id) not in done]
+    stats = DerivedStats()
     with ThreadPoolExecutor(
         max_workers=config.verify_workers, thread_name_prefix="explain"
     ) as pool:
-        for start in range(0, len(todo), config.batch_size):
-            batch = todo[start : start + config.batch_size]
-            records = _explain_batch(batch, engine, sandbox, config, pool, stats)
-            records = [r.model_copy(update={"model": engine.name}) for r in records]
-            store.write(records)
-            for record in records:
-                stats.records += 1
-                stats.verified += record.status == "verified"
-                for key in record.rejection_keys():
-                    stats.rejected[key] = stats.rejected.get(key, 0) + 1
-            on_update(stats)
-    return stats
+
+        def explain(batch: Sequence[Source]) -> list[Record]:
+            return _explain_batch(batch, engine, sandbox, config, pool, stats)
+
+        return store_in_batches(
+            todo, config.batch_size, explain, engine.name, store, stats, on_update
+        )
 
 
 def explanation_record_id(source_id: str) -> str:

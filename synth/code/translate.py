@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 
 from synth.code.feedback import feedback_text
 from synth.code.polyglot import verify_program
-from synth.code.sources import Source
+from synth.code.sources import DerivedStats, Source, store_in_batches
 from synth.code.stubs import stub_translation
 from synth.code.verify import unfinished
 from synth.engines.base import ChatRequest, Completion, Engine, assistant, user
@@ -297,15 +297,6 @@ def translation_feedback(verdict: Verdict) -> str:
 
 
 @dataclass
-class TranslateStats:
-    records: int = 0
-    verified: int = 0
-    samples: int = 0
-    by_language: dict[str, int] = field(default_factory=dict)
-    rejected: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class _Job:
     source: Source
     language: str
@@ -319,10 +310,9 @@ def translate_run(
     sandbox: Sandbox,
     store: RunStore,
     config: TranslateConfig,
-    on_update: Callable[[TranslateStats], None] = lambda stats: None,
-) -> TranslateStats:
+    on_update: Callable[[DerivedStats], None] = lambda stats: None,
+) -> DerivedStats:
     """Translate every (source, language) pair not yet stored; returns the counts."""
-    stats = TranslateStats()
     done = store.ids()
     pairs = [
         (source, language)
@@ -330,27 +320,18 @@ def translate_run(
         for language in config.languages
         if translation_record_id(source.record_id, language) not in done
     ]
+    stats = DerivedStats()
     with ThreadPoolExecutor(
         max_workers=config.verify_workers, thread_name_prefix="translate"
     ) as pool:
-        for start in range(0, len(pairs), config.batch_size):
-            jobs = [
-                _job(source, language)
-                for source, language in pairs[start : start + config.batch_size]
-            ]
-            records = _translate_batch(jobs, engine, sandbox, config, pool, stats)
-            records = [r.model_copy(update={"model": engine.name}) for r in records]
-            store.write(records)
-            for record in records:
-                stats.records += 1
-                stats.verified += record.status == "verified"
-                if record.status == "verified":
-                    language = record.problem.language if record.problem else "?"
-                    stats.by_language[language] = stats.by_language.get(language, 0) + 1
-                for key in record.rejection_keys():
-                    stats.rejected[key] = stats.rejected.get(key, 0) + 1
-            on_update(stats)
-    return stats
+
+        def translate(batch: Sequence[tuple[Source, str]]) -> list[Record]:
+            jobs = [_job(source, language) for source, language in batch]
+            return _translate_batch(jobs, engine, sandbox, config, pool, stats)
+
+        return store_in_batches(
+            pairs, config.batch_size, translate, engine.name, store, stats, on_update
+        )
 
 
 def translation_record_id(source_id: str, language: str) -> str:
