@@ -121,12 +121,11 @@ def validate_job(spec: JobSpec, where: str) -> None:
             raise SynthError(f"{where}: engine_factory", f"cannot load it: {exc}") from None
     elif spec.model.startswith(("/", "./")) and not Path(spec.model).exists():
         raise SynthError(f"{where}: model", f"no model at {spec.model!r}")
-    output = Path(spec.output)
     if "://" in spec.output and not spec.output.startswith("file://"):
         raise SynthError(
             f"{where}: output", "only local paths (shared by the workers) are supported here"
         )
-    output = Path(spec.output.removeprefix("file://"))
+    output = output_dir(spec)
     existing = next((p for p in (output, *output.parents) if p.exists()), None)
     if existing is None or not os.access(existing, os.W_OK):
         raise SynthError(f"{where}: output", f"{output} cannot be written here")
