@@ -77,32 +77,17 @@ def test_a_job_runs_on_the_fleet_and_makes_the_records_of_a_local_run(
     assert status.verified == sum(s == "verified" for s in expected.values())
 
 
-def test_killing_a_generate_worker_mid_job_loses_and_duplicates_nothing(
-    tmp_path, world, redis_server, workers
+@pytest.mark.parametrize("queue", ["generate", "verify"])
+def test_killing_a_worker_mid_job_loses_and_duplicates_nothing(
+    tmp_path, world, redis_server, workers, queue
 ):
     taxonomy, replay, expected = world(24)
     spec = job_spec(tmp_path, taxonomy, replay, 24, chunk_slots=4, **SCRIPTED)
-    first = workers.start("generate", "g1")
-    workers.start("verify", "v1")
+    started = {q: workers.start(q, f"{q[0]}1") for q in ("generate", "verify")}
     job = submit_job(spec, redis_server.url)
     wait_for(first_records(tmp_path / "fleet-run"), 60, "the first records")
-    workers.kill(first)  # kill -9, mid-job
-    workers.start("generate", "g2")
-    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 180, "the job")
-    assert_exactly(tmp_path / "fleet-run", expected)
-
-
-def test_killing_a_verify_worker_mid_job_loses_and_duplicates_nothing(
-    tmp_path, world, redis_server, workers
-):
-    taxonomy, replay, expected = world(24)
-    spec = job_spec(tmp_path, taxonomy, replay, 24, chunk_slots=4, **SCRIPTED)
-    workers.start("generate", "g1")
-    first = workers.start("verify", "v1")
-    job = submit_job(spec, redis_server.url)
-    wait_for(first_records(tmp_path / "fleet-run"), 60, "the first records")
-    workers.kill(first)
-    workers.start("verify", "v2")
+    workers.kill(started[queue])  # kill -9, mid-job
+    workers.start(queue, f"{queue[0]}2")
     wait_for(lambda: job_status(job, redis_server.url).status == "finished", 180, "the job")
     assert_exactly(tmp_path / "fleet-run", expected)
 
