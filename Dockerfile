@@ -8,6 +8,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY synth ./synth
 COPY taxonomies ./taxonomies
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[s3]'
 USER 1000:1000
 ENTRYPOINT []

@@ -243,8 +243,12 @@ def verify(
 @app.command()
 def generate(
     out: Annotated[
-        Path, typer.Option(help="Run directory: records, settings and summary go here.")
-    ] = Path("runs/default"),
+        str,
+        typer.Option(
+            help="Run directory: records, settings and summary go here (a path, or an fsspec "
+            "URL such as s3://bucket/runs/r1)."
+        ),
+    ] = "runs/default",
     taxonomy: Annotated[
         Path | None,
         typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]"),
@@ -405,12 +409,12 @@ def generate(
 
 @app.command()
 def translate(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory with verified Python records.")],
+    run_dir: Annotated[str, typer.Argument(help="A run directory with verified Python records.")],
     to: Annotated[
         str,
         typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
     ],
-    out: Annotated[Path, typer.Option(help="Run directory for the translated records.")],
+    out: Annotated[str, typer.Option(help="Run directory for the translated records.")],
     model: ModelOption = "tiny",
     engine: EngineOption = EngineKind.vllm,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
@@ -469,8 +473,8 @@ def translate(
 
 @app.command()
 def explain(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory with verified Python records.")],
-    out: Annotated[Path, typer.Option(help="Run directory for the explanation records.")],
+    run_dir: Annotated[str, typer.Argument(help="A run directory with verified Python records.")],
+    out: Annotated[str, typer.Option(help="Run directory for the explanation records.")],
     model: ModelOption = "tiny",
     engine: EngineOption = EngineKind.vllm,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
@@ -677,7 +681,10 @@ def resume(
 
 @app.command()
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `synth generate`.")],
+    run_dir: Annotated[
+        str,
+        typer.Argument(help="A run directory made by `synth generate` (a path or fsspec URL)."),
+    ],
     out: Annotated[
         Path, typer.Option(help="The export directory to write (replaced if it is one).")
     ],

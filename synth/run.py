@@ -28,7 +28,7 @@ from synth.taxonomy import default_taxonomy_path, load_taxonomy
 class GenerateOptions:
     """Where a run writes, what it reads and which engine answers; `run` holds the data knobs."""
 
-    out: Path
+    out: str | Path  # a local path or an fsspec URL
     run: RunConfig = field(default_factory=RunConfig)
     taxonomy: Path | None = None
     model: str = "tiny"
@@ -109,7 +109,7 @@ def check_settings(store: RunStore, settings: dict) -> None:
             f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in sorted(different.items())
         )
         raise SynthError(
-            f"--out {store.root}",
+            f"--out {store.location}",
             f"holds a run with other settings ({listed})",
             "use a new --out directory, or the stored settings to resume",
         )
@@ -214,7 +214,7 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def summary_table(stats: Stats, out: Path) -> Table:
+def summary_table(stats: Stats, out: str | Path) -> Table:
     summary = stats.summary()
     table = Table(title=f"synth generate: {out}", show_header=True)
     table.add_column("what")
@@ -233,13 +233,13 @@ def summary_table(stats: Stats, out: Path) -> Table:
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, count in summary["rejected"].items():
         table.add_row(f"rejected: {reason}", str(count))
-    table.caption = f"summary saved to {out / 'summary.json'}"
+    table.caption = f"summary saved to {str(out).rstrip('/')}/summary.json"
     return table
 
 
 def run_derived(
     kind: str,
-    run_dir: Path,
+    run_dir: str | Path,
     options: GenerateOptions,
     settings: dict,
     work: Callable,

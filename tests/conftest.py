@@ -1,4 +1,5 @@
-"""Session fixtures: the sandbox, the tiny model and one vLLM engine for the whole session."""
+"""Session fixtures: the sandbox, the tiny model, one vLLM engine and one S3-compatible
+object store for the whole session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def object_store_server():
+    from tests.services import ObjectStoreServer
+
+    server = ObjectStoreServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def object_store(object_store_server, monkeypatch):
+    """The session's object store, with this process's (and its children's) environment
+    pointing s3fs at it, as a user's AWS_* variables would."""
+    for name, value in object_store_server.env.items():
+        monkeypatch.setenv(name, value)
+    return object_store_server
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import fsspec
 import pytest
 from typer.testing import CliRunner
 
@@ -160,8 +161,21 @@ def test_user_errors_are_one_line_exit_2_and_no_traceback(tmp_path):
     assert export.returncode == 2 and "not a run directory" in export.stderr
 
 
+@pytest.fixture(params=["local", "s3"])
+def run_location(request, tmp_path) -> str:
+    """A run directory: a local path, or a URL on an S3 object store."""
+    if request.param == "local":
+        return str(tmp_path / "run")
+    return request.getfixturevalue("object_store").bucket() + "/runs/r1"
+
+
+def read_summary(location: str) -> dict:
+    fs, root = fsspec.core.url_to_fs(location)
+    return json.loads(fs.cat_file(f"{root}/summary.json"))
+
+
 @pytest.mark.sandbox
-def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandbox):
+def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandbox, run_location):
     recording = tmp_path / "rec.jsonl"
     config = RunConfig(
         problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
@@ -217,19 +231,16 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandb
         "--min-tests",
         "2",
         "--out",
-        str(tmp_path / "run"),
+        run_location,
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = read_summary(run_location)
     assert summary["slots_done"] == 2 and summary["settings"]["engine"] == "replay"
 
-    grown = runner.invoke(app, [*args[:-1], str(tmp_path / "run")])
+    grown = runner.invoke(app, args)
     assert grown.exit_code == 0
-    assert (
-        json.loads((tmp_path / "run" / "summary.json").read_text())["slots_skipped_already_stored"]
-        == 2
-    )
+    assert read_summary(run_location)["slots_skipped_already_stored"] == 2
 
     other = synth(*args, "--seed", "5")
     assert other.returncode == 2

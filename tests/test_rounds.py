@@ -38,7 +38,7 @@ def seed_export(tmp_path, sandbox, heldout):
     config = RunConfig(problems=len(imported), samples=1, max_rounds=1, verify_workers=1)
     taxonomy = load_taxonomy("taxonomies/math/skills.yaml")
     MathPipeline(taxonomy, ScriptedEngine(solve), sandbox, store, config, imported=imported).run()
-    export_dataset(store.root, tmp_path / "seed", ExportOptions(validation_share=0))
+    export_dataset(store.location, tmp_path / "seed", ExportOptions(validation_share=0))
     heldout.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in imported))
     return tmp_path / "seed"
 

@@ -104,7 +104,7 @@ def load_verified_problems(run_dir: str | Path) -> list[tuple[Problem, TestSuite
     from synth.store import RunStore
 
     store = RunStore(run_dir)
-    if not store.root.is_dir():
+    if not store.exists():
         raise SynthError(str(run_dir), "not a run directory (code problems come from one)")
     problems = [
         (record.problem, record.tests)

@@ -31,7 +31,7 @@ class Source:
 def load_sources(run_dir: str | Path) -> list[Source]:
     """The verified Python records of a run: the first verified solution and the kept tests."""
     store = RunStore(run_dir)
-    if not store.root.is_dir():
+    if not store.exists():
         raise SynthError(str(run_dir), "not a run directory")
     sources = []
     for record in store.records():

@@ -44,7 +44,7 @@ class ExportOptions:
 def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions) -> dict:
     """Export a run's verified examples to the directory `out`; returns the counts."""
     store = RunStore(run_dir)
-    if not store.root.is_dir():
+    if not store.exists():
         raise SynthError(str(run_dir), "not a run directory (it does not exist)")
     out = Path(out)
     if out.exists() and not (out / "export.json").exists() and any(out.iterdir()):
@@ -105,7 +105,7 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
             **asdict(options),
             "benchmarks": [str(b) for b in options.benchmarks],
         },
-        "run_dir": str(store.root),
+        "run_dir": store.location,
     }
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -113,7 +113,7 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     tmp.mkdir(parents=True)
     try:
         files = write_splits({"train": train, "validation": validation}, tmp, options.format)
-        write_card(tmp, f"synth dataset from {store.root.name}", stats, summary, rows)
+        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows)
         report["files"] = files
         (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         _replace_dir(tmp, out)

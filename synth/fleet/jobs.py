@@ -11,16 +11,16 @@ A job spec is a YAML file with the knobs of `synth generate` plus where the reco
     engine: openai                          # vllm (in each generate worker), openai, replay
     base_url: http://vllm:8000/v1
     limits: {timeout_s: 10, memory_mb: 1024}
-    output: /shared/runs/r1                 # the run directory (shared by all workers)
+    output: /shared/runs/r1                 # the run directory: a path all workers share,
+                                            # or an fsspec URL (s3://bucket/runs/r1)
 
 `validate_job` checks every field and what it names (the taxonomy loads, the replay file
-parses, the model endpoint answers, the output is writable), so a mistake costs a second
+parses, the model endpoint answers, the output can be written), so a mistake costs a second
 and queues nothing.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -121,14 +121,12 @@ def validate_job(spec: JobSpec, where: str) -> None:
             raise SynthError(f"{where}: engine_factory", f"cannot load it: {exc}") from None
     elif spec.model.startswith(("/", "./")) and not Path(spec.model).exists():
         raise SynthError(f"{where}: model", f"no model at {spec.model!r}")
-    if "://" in spec.output and not spec.output.startswith("file://"):
-        raise SynthError(
-            f"{where}: output", "only local paths (shared by the workers) are supported here"
-        )
-    output = output_dir(spec)
-    existing = next((p for p in (output, *output.parents) if p.exists()), None)
-    if existing is None or not os.access(existing, os.W_OK):
-        raise SynthError(f"{where}: output", f"{output} cannot be written here")
+    from synth.store import RunStore
+
+    try:
+        RunStore(output_dir(spec)).check_writable()
+    except SynthError as exc:
+        raise SynthError(f"{where}: output", str(exc)) from None
 
 
 def engine_factory(spec: JobSpec):
@@ -144,5 +142,8 @@ def engine_factory(spec: JobSpec):
     return factory
 
 
-def output_dir(spec: JobSpec) -> Path:
-    return Path(spec.output.removeprefix("file://"))
+def output_dir(spec: JobSpec) -> str:
+    """The job's run directory: a local path, or an fsspec URL (an object store)."""
+    from synth.store import is_url, local_path
+
+    return spec.output if is_url(spec.output) else str(local_path(spec.output))

@@ -90,7 +90,7 @@ def run_dir(tmp_path):
     store = RunStore(tmp_path / "run")
     store.write_settings({"taxonomy": "taxonomies/code/python.yaml"})
     store.write([record(slot) for slot in range(10)] + [rejected(10)])
-    return store.root
+    return tmp_path / "run"
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "hf"])
@@ -139,7 +139,7 @@ def test_exact_and_near_duplicates_are_dropped_with_counts(tmp_path):
         ]
     )
     out = tmp_path / "out"
-    counts = export_dataset(store.root, out, ExportOptions(validation_share=0))
+    counts = export_dataset(store.location, out, ExportOptions(validation_share=0))
     report = json.loads((out / "export.json").read_text())
     assert report["duplicates"] == {"exact_problem": 2, "near_problem": 2, "exact_solution": 1}
     assert counts["dropped_duplicates"] == 5 and counts["train_examples"] == 5
@@ -148,7 +148,7 @@ def test_exact_and_near_duplicates_are_dropped_with_counts(tmp_path):
 
     strict = tmp_path / "strict"
     export_dataset(
-        store.root,
+        store.location,
         strict,
         ExportOptions(validation_share=0, dedup=DedupOptions(problem_threshold=0.98)),
     )
@@ -184,7 +184,7 @@ def test_bad_input_is_refused_and_nothing_is_written(run_dir, tmp_path):
     empty = RunStore(tmp_path / "empty")
     empty.write_settings({})
     with pytest.raises(SynthError, match="holds no records"):
-        export_dataset(empty.root, tmp_path / "a", ExportOptions())
+        export_dataset(empty.location, tmp_path / "a", ExportOptions())
     assert not (tmp_path / "a").exists()
 
     bench = tmp_path / "broken.jsonl"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.services import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_S = 6  # a whole worker killed gives its task back after this long
 CHECK_TIMEOUT_S = 8  # a check unanswered this long is sent again
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:

@@ -5,10 +5,13 @@ job makes: none lost, none stored twice."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from synth.fleet.jobs import load_job
@@ -36,17 +39,20 @@ def wait_for(condition, timeout_s: float, what: str, tick=None):
         time.sleep(0.2)
 
 
-def stored_lines(run: Path) -> Counter:
-    """How many times each record id is in the shards (before any read-time dedup)."""
+def stored_lines(run: str | Path) -> Counter:
+    """How many times each record id is in the shards (before any read-time dedup), in a
+    local run directory or an object store's."""
+    fs, root = fsspec.core.url_to_fs(str(run))
+    fs.invalidate_cache()
     counts: Counter = Counter()
-    for shard in sorted((run / "records").glob("shard-*.jsonl")):
-        for line in shard.read_text().splitlines():
+    for shard in sorted(fs.glob(f"{root}/records/shard-*.jsonl")):
+        for line in fs.cat_file(shard).decode().splitlines():
             if line.strip():
                 counts[json.loads(line)["id"]] += 1
     return counts
 
 
-def assert_exactly(run: Path, expected: dict[str, str]) -> None:
+def assert_exactly(run: str | Path, expected: dict[str, str]) -> None:
     lines = stored_lines(run)
     assert set(lines) == set(expected), "records lost or extra"
     assert max(lines.values()) == 1, "a record was stored twice"
@@ -75,6 +81,36 @@ def test_a_job_runs_on_the_fleet_and_makes_the_records_of_a_local_run(
     status = job_status(job, redis_server.url)
     assert (status.records, status.chunks_done, status.parked) == (16, 4, {})
     assert status.verified == sum(s == "verified" for s in expected.values())
+
+
+def test_a_job_stores_its_records_in_an_object_store_and_exports_like_a_local_run(
+    tmp_path, world, redis_server, workers, object_store
+):
+    """Output on S3 (the workers find the store through AWS_* in their environment, as
+    deployed workers do); `synth export` of the URL gives the local run's dataset."""
+    taxonomy, replay, expected = world(12)
+    url = object_store.bucket() + "/runs/fleet"
+    spec = job_spec(tmp_path, taxonomy, replay, 12, chunk_slots=4, output=url, **SCRIPTED)
+    workers.start("generate", "g1")
+    workers.start("verify", "v1")
+    job = submit_job(spec, redis_server.url)
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 120, "the job")
+    assert_exactly(url, expected)
+    assert job_status(job, redis_server.url).output == url
+
+    def export(run: str | Path, out: Path) -> list[str]:
+        """The exported rows, less the engine's name (the workers' plug-in names itself)."""
+        subprocess.run(
+            [sys.executable, "-m", "synth.cli", "export", str(run), "--out", str(out)],
+            check=True,
+            capture_output=True,
+        )
+        rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+        return sorted(json.dumps({**row, "model": None}, sort_keys=True) for row in rows)
+
+    assert export(url, tmp_path / "s3-export") == export(
+        tmp_path / "local", tmp_path / "local-export"
+    )
 
 
 @pytest.mark.parametrize("queue", ["generate", "verify"])

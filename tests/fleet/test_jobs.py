@@ -9,8 +9,8 @@ import pytest
 import redis
 import yaml
 
-from tests.fleet.conftest import free_port
 from tests.fleet.world import write_taxonomy
+from tests.services import free_port
 
 
 def submit(job, *extra):
@@ -51,13 +51,22 @@ def write(tmp_path, spec) -> object:
         ({"replay": "/nowhere/replay.jsonl"}, "job.yaml: replay"),
         ({"engine": "openai", "base_url": "http://127.0.0.1:9/v1"}, "job.yaml: base_url"),
         ({"engine": "python", "engine_factory": "nowhere:thing"}, "job.yaml: engine_factory"),
-        ({"output": "s3://bucket/run"}, "job.yaml: output"),
+        ({"output": "nope://bucket/run"}, "job.yaml: output: nope://bucket/run: cannot open"),
+        ({"output": "/proc/run"}, "job.yaml: output: /proc/run: cannot be written"),
     ],
 )
 def test_a_bad_spec_is_refused_before_anything_is_queued(tmp_path, good, change, message):
     done = submit(write(tmp_path, {**good, **change}), "--redis", "redis://127.0.0.1:9/0")
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_object_store_output_must_exist_to_be_queued(tmp_path, good, object_store):
+    missing = {**good, "output": "s3://no-such-bucket/runs/r1"}
+    done = submit(write(tmp_path, missing), "--redis", "redis://127.0.0.1:9/0")
+    assert done.returncode == 2, done.stderr
+    assert "job.yaml: output: s3://no-such-bucket/runs/r1" in done.stderr
+    assert "bucket does not exist" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_malformed_yaml_names_the_file(tmp_path):
