@@ -3,7 +3,9 @@
 The pipeline describes its shippable checks as `CheckTask(kind, payload)` (pipeline.py);
 this module turns a payload into JSON and back, and runs one on a verify worker's sandbox.
 Kinds: "stub_checks" (step 2's stub guard for a batch's test suites) and "verify" (a batch
-of samples against their tests).
+of samples against their tests). `split` cuts a batch's check into one task per problem and
+`join` puts their results back together, so one batch's checks spread over every verify
+worker instead of queueing behind one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,52 @@ from synth.records import ExecResult, Problem, Rejection, Sample, TestOutcome, T
 from synth.sandbox.base import Limits, Sandbox
 
 KINDS = ("stub_checks", "verify")
+
+
+def split(task: CheckTask) -> list[CheckTask]:
+    """The task as one task per problem (per run of consecutive samples of one problem, so
+    joining the results in order gives the whole task's result)."""
+    payload = task.payload
+    if task.kind == "stub_checks":
+        return [
+            CheckTask(
+                task.kind,
+                {**payload, "suites": {slot: suite}, "problems": {slot: payload["problems"][slot]}},
+            )
+            for slot, suite in payload["suites"].items()
+        ]
+    if task.kind == "verify":
+        runs: list[list[Sample]] = []
+        for sample in payload["samples"]:
+            if runs and runs[-1][0].problem_id == sample.problem_id:
+                runs[-1].append(sample)
+            else:
+                runs.append([sample])
+        return [
+            CheckTask(
+                task.kind,
+                {
+                    **payload,
+                    "samples": run,
+                    "suites": {
+                        key: suite
+                        for key, suite in payload["suites"].items()
+                        if key == run[0].problem_id
+                    },
+                },
+            )
+            for run in runs
+        ]
+    raise ValueError(f"unknown check kind {task.kind!r}")
+
+
+def join(kind: str, results: list[Any]) -> Any:
+    """The whole task's result from its parts' (decoded) results, in `split`'s order."""
+    if kind == "stub_checks":
+        return {slot: value for part in results for slot, value in part.items()}
+    if kind == "verify":
+        return [item for part in results for item in part]
+    raise ValueError(f"unknown check kind {kind!r}")
 
 
 def encode(task: CheckTask) -> dict:

@@ -3,7 +3,8 @@
 - `generate_chunk(job, chunk)` (queue "generate"): runs the local pipeline over the chunk's
   slots with this worker's engine. Its shippable checks go to the verify queue and the
   pipeline keeps several batches in flight meanwhile, so the engine is not idle while they
-  run. Records are written shard by shard as batches finish; a redelivered chunk skips the
+  run. A batch's check goes as one message per problem, so it spreads over the verify
+  workers. Records are written shard by shard as batches finish; a redelivered chunk skips the
   slots already stored (record ids are deterministic). A chunk delivered more than
   `max_attempts` times (its worker kept dying) is parked with the reason.
 - `check(message)` (queue "verify"): one check (checks.py) on this worker's sandbox.
@@ -22,7 +23,7 @@ from kombu.exceptions import OperationalError
 
 from synth.errors import SynthError
 from synth.fleet.app import app, check_timeout, redis_url
-from synth.fleet.checks import decode_result, encode, run_encoded
+from synth.fleet.checks import decode_result, encode, join, run_encoded, split
 from synth.fleet.jobs import JobSpec, engine_factory, output_dir
 from synth.fleet.state import JobState, connect
 from synth.pipeline import CheckTask, Pipeline
@@ -94,23 +95,41 @@ BROKER_ERRORS = (
 
 
 def remote_check(task: CheckTask):
-    """Ship a check to the verify queue and wait for it (in a pipeline check thread).
+    """Ship a batch's check to the verify queue, one message per problem, and wait for all
+    of them (in a pipeline check thread): the parts run on whichever verify workers are free.
 
-    A check whose answer does not come within `check_timeout()` (its verify worker died, or
+    A part whose answer does not come within `check_timeout()` (its verify worker died, or
     Redis restarted and lost the reply) is sent again; checks are pure, so running one twice
     costs time, never data. It waits as long as it takes for a verify worker to exist."""
-    message = encode(task)
+    messages = [encode(part) for part in split(task)]
+    sent = [_send(message) for message in messages]
+    answers = [_answer(message, result) for message, result in zip(messages, sent, strict=True)]
+    return join(task.kind, [decode_result(task.kind, answer) for answer in answers])
+
+
+def _send(message: dict):
+    """The sent message's result handle, or None when Redis is away (sent again later)."""
+    try:
+        return check.apply_async(args=(message,), queue="verify")
+    except BROKER_ERRORS as exc:
+        log.warning("Redis went away sending a check (%s); sending it again", exc)
+        return None
+
+
+def _answer(message: dict, result):
     while True:
         try:
-            result = check.apply_async(args=(message,), queue="verify")
+            if result is None:
+                result = check.apply_async(args=(message,), queue="verify")
             value = result.get(timeout=check_timeout(), disable_sync_subtasks=False)
             result.forget()
-            return decode_result(task.kind, value)
+            return value
         except CeleryTimeoutError:
             log.warning("no answer to a check within %d s; sending it again", check_timeout())
         except BROKER_ERRORS as exc:
             log.warning("Redis went away during a check (%s); sending it again", exc)
             time.sleep(1.0)
+        result = None
 
 
 @app.task(name="synth.check", acks_late=True, reject_on_worker_lost=True)

@@ -1,4 +1,5 @@
-"""A check shipped as JSON gives the pipeline the same result as the check run in place."""
+"""A check shipped as JSON, whole or split into one message per problem, gives the pipeline
+the same result as the check run in place."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from synth.code.static import LintConfig
 from synth.code.verify import verify_samples
-from synth.fleet.checks import decode_result, encode, run_encoded
+from synth.fleet.checks import decode_result, encode, join, run_encoded, split
 from synth.pipeline import CheckTask, stub_checks
 from synth.records import Problem, Sample, TestCase, TestSuite
 from synth.sandbox.base import Limits
@@ -63,3 +64,61 @@ def test_verify_round_trip(sandbox):
     local = verify_samples(samples, {"p": SUITE}, sandbox, LIMITS, LintConfig(), 2)
     assert [v.passed for v, _ in shipped] == [v.passed for v, _ in local] == [True, False]
     assert [r.outcomes for _, r in shipped] == [r.outcomes for _, r in local]
+
+
+def shipped_in_parts(task: CheckTask, sandbox):
+    parts = split(task)
+    return len(parts), join(task.kind, [through_json(part, sandbox) for part in parts])
+
+
+OTHER = PROBLEM.model_copy(update={"id": "q", "slot": 4, "entry_point": "sub"})
+OTHER_SUITE = TestSuite(
+    problem_id="q",
+    cases=(
+        TestCase(name="t1", source="assert sub(3, 2) == 1"),
+        TestCase(name="t2", source="assert sub(2, 2) == 0"),
+    ),
+)
+
+
+def test_a_split_verify_joins_to_the_whole_result_in_sample_order(sandbox):
+    codes = [
+        ("p", "def add(a, b):\n    return a + b\n"),
+        ("q", "def sub(a, b):\n    return a + b\n"),
+        ("q", "def sub(a, b):\n    return a - b\n"),
+        ("p", "def add(a, b):\n    return a\n"),
+    ]
+    samples = [
+        Sample(id=f"s{i}", problem_id=pid, trajectory=i, round=1, text=code, code=code)
+        for i, (pid, code) in enumerate(codes)
+    ]
+    suites = {"p": SUITE, "q": OTHER_SUITE}
+    payload = {
+        "samples": samples,
+        "suites": suites,
+        "limits": LIMITS,
+        "lint": LintConfig(),
+        "workers": 2,
+    }
+    parts, shipped = shipped_in_parts(CheckTask("verify", payload), sandbox)
+    assert parts == 3  # p, then q twice, then p again
+    local = verify_samples(samples, suites, sandbox, LIMITS, LintConfig(), 2)
+    assert (
+        [v.passed for v, _ in shipped]
+        == [v.passed for v, _ in local]
+        == [
+            True,
+            False,
+            True,
+            False,
+        ]
+    )
+    assert [v.id for v, _ in shipped] == [v.id for v, _ in local]
+
+
+def test_a_split_stub_check_joins_to_every_slot(sandbox):
+    suites, problems = {3: SUITE, 4: OTHER_SUITE}, {3: PROBLEM, 4: OTHER}
+    payload = {"suites": suites, "problems": problems, "limits": LIMITS, "min_tests": 1}
+    parts, shipped = shipped_in_parts(CheckTask("stub_checks", payload), sandbox)
+    assert parts == 2
+    assert shipped == stub_checks(suites, problems, sandbox, LIMITS, 1)
