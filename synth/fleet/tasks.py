@@ -129,6 +129,11 @@ def _answer(message: dict, result):
         except BROKER_ERRORS as exc:
             log.warning("Redis went away during a check (%s); sending it again", exc)
             time.sleep(1.0)
+        except RuntimeError as exc:  # the result store's listener gave up reconnecting
+            if not isinstance(exc.__cause__, BROKER_ERRORS):
+                raise
+            log.warning("Redis went away during a check (%s); sending it again", exc.__cause__)
+            time.sleep(1.0)
         result = None
 
 
