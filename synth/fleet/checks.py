@@ -3,9 +3,9 @@
 The pipeline describes its shippable checks as `CheckTask(kind, payload)` (pipeline.py);
 this module turns a payload into JSON and back, and runs one on a verify worker's sandbox.
 Kinds: "stub_checks" (step 2's stub guard for a batch's test suites) and "verify" (a batch
-of samples against their tests). `split` cuts a batch's check into one task per problem and
-`join` puts their results back together, so one batch's checks spread over every verify
-worker instead of queueing behind one.
+of samples against their tests). `split` cuts a batch's check into smaller tasks and `join`
+puts their results back together, so one batch's checks spread over every verify worker
+instead of queueing behind one.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ KINDS = ("stub_checks", "verify")
 
 
 def split(task: CheckTask) -> list[CheckTask]:
-    """The task as one task per problem (per run of consecutive samples of one problem, so
-    joining the results in order gives the whole task's result)."""
+    """The task as smaller tasks whose results, joined in order, are the whole task's: one
+    per slot for stub checks; for samples, runs of consecutive samples as wide as a verify
+    worker's threads (`workers`), so each message still keeps its worker's threads busy."""
     payload = task.payload
     if task.kind == "stub_checks":
         return [
@@ -36,26 +37,22 @@ def split(task: CheckTask) -> list[CheckTask]:
             for slot, suite in payload["suites"].items()
         ]
     if task.kind == "verify":
-        runs: list[list[Sample]] = []
-        for sample in payload["samples"]:
-            if runs and runs[-1][0].problem_id == sample.problem_id:
-                runs[-1].append(sample)
-            else:
-                runs.append([sample])
+        samples, width = payload["samples"], max(1, payload["workers"])
+        parts = [samples[i : i + width] for i in range(0, len(samples), width)]
         return [
             CheckTask(
                 task.kind,
                 {
                     **payload,
-                    "samples": run,
+                    "samples": part,
                     "suites": {
                         key: suite
                         for key, suite in payload["suites"].items()
-                        if key == run[0].problem_id
+                        if any(sample.problem_id == key for sample in part)
                     },
                 },
             )
-            for run in runs
+            for part in parts
         ]
     raise ValueError(f"unknown check kind {task.kind!r}")
 

@@ -3,8 +3,7 @@
 - `generate_chunk(job, chunk)` (queue "generate"): runs the local pipeline over the chunk's
   slots with this worker's engine. Its shippable checks go to the verify queue and the
   pipeline keeps several batches in flight meanwhile, so the engine is not idle while they
-  run. A batch's check goes as one message per problem, so it spreads over the verify
-  workers. Records are written shard by shard as batches finish; a redelivered chunk skips the
+  run. A batch's check goes as several messages, so it spreads over the verify workers. Records are written shard by shard as batches finish; a redelivered chunk skips the
   slots already stored (record ids are deterministic). A chunk delivered more than
   `max_attempts` times (its worker kept dying) is parked with the reason.
 - `check(message)` (queue "verify"): one check (checks.py) on this worker's sandbox.
@@ -95,8 +94,8 @@ BROKER_ERRORS = (
 
 
 def remote_check(task: CheckTask):
-    """Ship a batch's check to the verify queue, one message per problem, and wait for all
-    of them (in a pipeline check thread): the parts run on whichever verify workers are free.
+    """Ship a batch's check to the verify queue in parts (checks.split) and wait for all of
+    them (in a pipeline check thread): the parts run on whichever verify workers are free.
 
     A part whose answer does not come within `check_timeout()` (its verify worker died, or
     Redis restarted and lost the reply) is sent again; checks are pure, so running one twice
