@@ -5,7 +5,8 @@ Reliability settings (at-least-once delivery; every task's effects are idempoten
   dies mid-task leaves it to be delivered again;
 - `task_reject_on_worker_lost`: a pool process that dies gives its message back at once;
   a whole worker killed gives it back when Redis's visibility timeout expires, which must
-  exceed the longest task (SYNTH_VISIBILITY_TIMEOUT, seconds; 2 hours by default);
+  exceed the longest task (SYNTH_VISIBILITY_TIMEOUT, seconds; 2 hours by default), at the
+  next look for such messages (every 10 s, or a third of a shorter timeout);
 - prefetch 1: a long task never holds a second message hostage;
 - a broker restart is waited out: the consumer reconnects without a retry limit, and a
   task's result is stored again until Redis is back (see `_reconnect_after_a_lost_broker`).
@@ -68,7 +69,14 @@ def _reconnect_after_a_lost_broker() -> None:
 def make_app() -> Celery:
     url = redis_url()
     app = Celery("synth", broker=url, backend=url, include=["synth.fleet.tasks"])
-    transport = {"visibility_timeout": visibility_timeout()}
+    visibility = visibility_timeout()
+    transport = {
+        "visibility_timeout": visibility,
+        # how often a worker looks for messages whose consumer died (unacked for longer than
+        # the visibility timeout) to give them back: kombu's default looks every 100 s
+        "unacked_restore_interval": max(1, min(10, visibility // 3)),
+        "unacked_restore_throttle": 1,
+    }
     app.conf.update(
         task_queues=(Queue("generate"), Queue("verify")),
         task_default_queue="generate",
