@@ -40,6 +40,7 @@ def is_url(location: str | Path) -> bool:
 
 
 def local_path(location: str | Path) -> Path:
+    """A local run directory's path (a `file://` URL is one too)."""
     return Path(str(location).removeprefix("file://"))
 
 
@@ -153,6 +154,8 @@ class _RemoteDir:
 
 
 class RunStore:
+    """The records, settings and summary of one run directory (a path or an fsspec URL)."""
+
     def __init__(self, run_dir: str | Path) -> None:
         self.location = str(run_dir)
         self._dir = _RemoteDir(self.location) if is_url(run_dir) else _LocalDir(run_dir)
