@@ -329,11 +329,12 @@ def generate(
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
     problems_from: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             help="Solve known problems instead of writing new ones. Math: a JSONL file "
             '({"problem", "answer"?} per line; without an answer the samples\' majority decides). '
-            "Code: a run directory, whose verified problems are solved against their tests."
+            "Code: a run directory (a path or fsspec URL), whose verified problems are solved "
+            "against their tests."
         ),
     ] = None,
     solution_style: Annotated[

@@ -38,7 +38,7 @@ class GenerateOptions:
     record: Path | None = None
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
-    problems_from: Path | None = None  # math: a JSONL of problems; code: a run directory
+    problems_from: str | Path | None = None  # math: a JSONL of problems; code: a run directory
     sandbox: str = "auto"  # auto, docker or bubblewrap
     judge_base_url: str | None = None  # the judge's own OpenAI-compatible server
     judge_model: str = "judge"

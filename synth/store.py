@@ -175,9 +175,12 @@ class RunStore:
         probe = f".synth-write-check-{os.getpid()}"
         try:
             self._dir.write(probe, "")
-            self._dir.remove(probe)
         except OSError as exc:
             raise SynthError(self.location, f"cannot be written here: {exc}") from None
+        try:
+            self._dir.remove(probe)
+        except (OSError, SynthError):
+            pass  # runs never delete: a store that allows writes but not deletes will do
 
     # --- settings --------------------------------------------------------------------
 
@@ -209,7 +212,9 @@ class RunStore:
         """Every stored record once, shard by shard in the order they were written."""
         seen: set[str] = set()  # a fleet may store a record twice (a redelivered task)
         for name, text in self._dir.read_shards(self._dir.shard_names()):
-            for number, line in enumerate(text.splitlines(), start=1):
+            # "\n" only: str.splitlines also cuts at U+2028 and friends, which JSON strings
+            # may hold unescaped
+            for number, line in enumerate(text.split("\n"), start=1):
                 if not line.strip():
                     continue
                 try:

@@ -63,6 +63,13 @@ def test_two_writers_see_each_others_records(run):
     assert {r.slot for r in second.records()} == {0, 1, 2}
 
 
+def test_line_separators_inside_json_strings_survive(run):
+    """JSON leaves U+2028/U+2029/U+0085 unescaped; only a newline ends a record."""
+    odd = record(0).model_copy(update={"concept_ids": ("c\u2028x\u2029y\x85z",)})
+    RunStore(run).write([odd, record(1)])
+    assert [r.concept_ids for r in RunStore(run).records()] == [odd.concept_ids, ("c",)]
+
+
 def test_ids_are_deterministic_per_seed_and_slot():
     assert record_id(0, 1) == record_id(0, 1)
     assert len({record_id(0, 1), record_id(1, 0), record_id(0, 2)}) == 3

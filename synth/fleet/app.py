@@ -12,9 +12,9 @@ Reliability settings (at-least-once delivery; every task's effects are idempoten
   task's result is stored again until Redis is back (see `_reconnect_after_a_lost_broker`).
 
 Queues: "generate" (chunks of slots; a process holds one engine) and "verify" (checks; a
-process holds a sandbox). The broker URL comes from SYNTH_REDIS_URL. A check that gets no
-answer within SYNTH_CHECK_TIMEOUT is sent again (tasks.remote_check), so a dead verify
-worker costs that long, not a visibility timeout.
+process holds a sandbox). The broker URL comes from SYNTH_REDIS_URL. A check that a verify
+worker took but did not answer within SYNTH_CHECK_TIMEOUT is sent again
+(tasks.remote_check), so a dead verify worker costs that long, not a visibility timeout.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        task_track_started=True,  # a check taken by a worker is STARTED, not PENDING
         broker_transport_options=transport,
         # the result store's own reconnects (20 tries a second apart by default) would give
         # up during a longer Redis restart and fail the waiting check

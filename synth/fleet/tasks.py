@@ -21,7 +21,7 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
 from synth.errors import SynthError
-from synth.fleet.app import app, check_timeout, redis_url
+from synth.fleet.app import app, check_timeout, redis_url, visibility_timeout
 from synth.fleet.checks import decode_result, encode, join, run_encoded, split
 from synth.fleet.jobs import JobSpec, engine_factory, output_dir
 from synth.fleet.state import JobState, connect
@@ -116,14 +116,24 @@ def _send(message: dict):
 
 
 def _answer(message: dict, result):
+    """Wait for one check's answer. A check a verify worker took but did not answer within
+    `check_timeout()` is sent again (its worker died, or Redis lost the reply); one still
+    waiting in the queue is waited for, so a long queue does not grow by resends (after the
+    visibility timeout it is sent again too: Redis may have lost it). A check that failed
+    on its verify worker raises here, and its chunk is parked with the worker's error."""
+    queued_for = 0.0
     while True:
         try:
             if result is None:
                 result = check.apply_async(args=(message,), queue="verify")
-            value = result.get(timeout=check_timeout(), disable_sync_subtasks=False)
-            result.forget()
-            return value
+            value = result.get(
+                timeout=check_timeout(), propagate=False, disable_sync_subtasks=False
+            )
         except CeleryTimeoutError:
+            queued_for += check_timeout()
+            if _still_queued(result) and queued_for < visibility_timeout():
+                log.info("a check is still queued after %d s; waiting", queued_for)
+                continue
             log.warning("no answer to a check within %d s; sending it again", check_timeout())
         except BROKER_ERRORS as exc:
             log.warning("Redis went away during a check (%s); sending it again", exc)
@@ -133,7 +143,20 @@ def _answer(message: dict, result):
                 raise
             log.warning("Redis went away during a check (%s); sending it again", exc.__cause__)
             time.sleep(1.0)
-        result = None
+        else:
+            if result.failed():
+                raise SynthError("a check", f"failed on its verify worker: {value!r}")
+            result.forget()
+            return value
+        result, queued_for = None, 0.0
+
+
+def _still_queued(result) -> bool:
+    """Whether no verify worker has taken the check yet (its state is set when one does)."""
+    try:
+        return result.state == "PENDING"
+    except BROKER_ERRORS:
+        return False
 
 
 @app.task(name="synth.check", acks_late=True, reject_on_worker_lost=True)

@@ -82,11 +82,12 @@ class Workers:
         self.started: list[subprocess.Popen] = []
         self.roles: dict[subprocess.Popen, tuple[str, str]] = {}
         self.replaced: set[subprocess.Popen] = set()
+        self.visibility_s = VISIBILITY_S
 
     def start(self, queue: str, name: str, concurrency: int = 2) -> subprocess.Popen:
         env = {
             **os.environ,
-            "SYNTH_VISIBILITY_TIMEOUT": str(VISIBILITY_S),
+            "SYNTH_VISIBILITY_TIMEOUT": str(self.visibility_s),
             "SYNTH_CHECK_TIMEOUT": str(CHECK_TIMEOUT_S),
             "PYTHONPATH": str(ROOT),
         }

@@ -115,3 +115,19 @@ def test_status_of_an_unknown_job_and_a_queued_job(tmp_path, good, redis_server)
         1,
         4,
     )
+
+
+def test_a_channel_whose_connection_is_gone_raises_a_connection_error():
+    """The guard in synth/fleet/app.py: kombu's reconnect path closes a channel whose
+    connection already dropped its client; that must be the connection error kombu
+    recovers from, not the AttributeError that made workers exit."""
+    from types import SimpleNamespace
+
+    from kombu.transport import redis as kombu_redis
+
+    import synth.fleet.app  # noqa: F401 - installs the guard
+
+    channel = object.__new__(kombu_redis.Channel)
+    channel.connection = SimpleNamespace(client=None)
+    with pytest.raises(redis.exceptions.ConnectionError, match="connection closed"):
+        channel._connparams()
