@@ -410,7 +410,9 @@ def generate(
 
 @app.command()
 def translate(
-    run_dir: Annotated[str, typer.Argument(help="A run directory with verified Python records.")],
+    run_dir: Annotated[
+        str, typer.Argument(metavar="RUN_DIR", help="A run directory with verified Python records.")
+    ],
     to: Annotated[
         str,
         typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
@@ -474,7 +476,9 @@ def translate(
 
 @app.command()
 def explain(
-    run_dir: Annotated[str, typer.Argument(help="A run directory with verified Python records.")],
+    run_dir: Annotated[
+        str, typer.Argument(metavar="RUN_DIR", help="A run directory with verified Python records.")
+    ],
     out: Annotated[str, typer.Option(help="Run directory for the explanation records.")],
     model: ModelOption = "tiny",
     engine: EngineOption = EngineKind.vllm,
@@ -684,7 +688,10 @@ def resume(
 def export(
     run_dir: Annotated[
         str,
-        typer.Argument(help="A run directory made by `synth generate` (a path or fsspec URL)."),
+        typer.Argument(
+            metavar="RUN_DIR",
+            help="A run directory made by `synth generate` (a path or fsspec URL).",
+        ),
     ],
     out: Annotated[
         Path, typer.Option(help="The export directory to write (replaced if it is one).")
