@@ -84,7 +84,9 @@ class Workers:
         self.replaced: set[subprocess.Popen] = set()
         self.visibility_s = VISIBILITY_S
 
-    def start(self, queue: str, name: str, concurrency: int = 2) -> subprocess.Popen:
+    def start(
+        self, queue: str, name: str, concurrency: int = 2, sandbox: str = "bubblewrap"
+    ) -> subprocess.Popen:
         env = {
             **os.environ,
             "SYNTH_VISIBILITY_TIMEOUT": str(self.visibility_s),
@@ -103,7 +105,7 @@ class Workers:
                 "--redis",
                 self.url,
                 "--sandbox",
-                "bubblewrap",
+                sandbox,
                 "--concurrency",
                 str(concurrency),
                 "--name",

@@ -229,6 +229,24 @@ def test_a_poison_chunk_is_parked_after_its_attempts_and_the_rest_finishes(
     assert len(generate) >= 3  # the poison chunk killed its worker twice
 
 
+def test_a_check_failing_on_its_verify_worker_parks_the_chunk_with_the_error(
+    tmp_path, world, redis_server, workers, monkeypatch
+):
+    """A verify worker whose sandbox cannot start fails every check: the chunk is parked
+    with that error (once), not sent again and again."""
+    taxonomy, replay, _ = world(4)
+    spec = job_spec(tmp_path, taxonomy, replay, 4, chunk_slots=4, **SCRIPTED)
+    workers.start("generate", "g1")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    workers.start("verify", "v1", sandbox="docker")
+    job = submit_job(spec, redis_server.url)
+    wait_for(lambda: job_status(job, redis_server.url).status == "finished", 120, "the job")
+    status = job_status(job, redis_server.url)
+    assert list(status.parked) == [0] and status.records == 0
+    assert "failed on its verify worker" in status.parked[0]
+    assert "no Docker engine answers" in status.parked[0]
+
+
 def test_cancel_stops_a_job_and_resume_finishes_it(tmp_path, world, redis_server, workers):
     taxonomy, replay, expected = world(16)
     spec = job_spec(tmp_path, taxonomy, replay, 16, chunk_slots=4)
