@@ -218,10 +218,10 @@ class Pipeline:
 
     def run(self, slots: Sequence[int] | None = None) -> Stats:
         """Every slot of the run not stored yet, or those of `slots` (a fleet's chunk)."""
-        done = self.store.ids()
         for record in self.store.records():
             if record.problem is not None and record.rejection != "duplicate":
                 self.near_copies.add(record.problem.id, record.problem.statement)
+        done = self.store.ids()  # known from the read above: no second read
         wanted = list(range(self.config.problems)) if slots is None else list(slots)
         pending = [s for s in wanted if record_id(self.config.seed, s) not in done]
         self.stats.slots = len(wanted)

@@ -159,7 +159,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.location = str(run_dir)
         self._dir = _RemoteDir(self.location) if is_url(run_dir) else _LocalDir(run_dir)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # ids() reads records(), which primes the ids
         self._ids: set[str] | None = None
 
     @property
@@ -205,11 +205,13 @@ class RunStore:
     def ids(self) -> set[str]:
         with self._lock:
             if self._ids is None:
-                self._ids = {record.id for record in self.records()}
+                for _ in self.records():
+                    pass
             return set(self._ids)
 
     def records(self) -> Iterator[Record]:
-        """Every stored record once, shard by shard in the order they were written."""
+        """Every stored record once, shard by shard in the order they were written. A read
+        to the end also tells `ids()` and `write()` what is stored, so they read nothing."""
         seen: set[str] = set()  # a fleet may store a record twice (a redelivered task)
         for name, text in self._dir.read_shards(self._dir.shard_names()):
             # "\n" only: str.splitlines also cuts at U+2028 and friends, which JSON strings
@@ -229,12 +231,15 @@ class RunStore:
                 if record.id not in seen:
                     seen.add(record.id)
                     yield record
+        with self._lock:
+            if self._ids is None:
+                self._ids = seen
 
     def write(self, records: Iterable[Record]) -> int:
         """Store the records whose ids are new, as one shard; returns how many were written."""
         with self._lock:
             if self._ids is None:
-                self._ids = {record.id for record in self.records()}
+                self.ids()
             fresh: dict[str, Record] = {}
             for record in records:
                 if record.id not in self._ids:

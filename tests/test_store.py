@@ -70,6 +70,20 @@ def test_line_separators_inside_json_strings_survive(run):
     assert [r.concept_ids for r in RunStore(run).records()] == [odd.concept_ids, ("c",)]
 
 
+def test_a_whole_read_tells_ids_and_write_what_is_stored(run):
+    """A run's start reads every record once; ids() and write() must not read them again
+    (on an object store every read is a listing and a GET per shard)."""
+    RunStore(run).write([record(0)])
+    store = RunStore(run)
+    listings = []
+    shard_names = store._dir.shard_names
+    store._dir.shard_names = lambda: listings.append(1) or shard_names()
+    assert [r.id for r in store.records()] == [record(0).id]
+    assert store.ids() == {record(0).id}
+    assert store.write([record(0), record(1)]) == 1
+    assert len(listings) == 1
+
+
 def test_ids_are_deterministic_per_seed_and_slot():
     assert record_id(0, 1) == record_id(0, 1)
     assert len({record_id(0, 1), record_id(1, 0), record_id(0, 2)}) == 3
