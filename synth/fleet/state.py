@@ -97,8 +97,9 @@ class JobState:
     def parked(self) -> dict[int, str]:
         return {int(k): v for k, v in self.client.hgetall(self.key + ":parked").items()}
 
-    def attempts(self) -> dict[int, int]:
-        return {int(k): int(v) for k, v in self.client.hgetall(self.key + ":attempts").items()}
+    def unpark_all(self) -> None:
+        """Forget the parked chunks and every chunk's delivery count (a resume retries them)."""
+        self.client.delete(self.key + ":parked", self.key + ":attempts")
 
     def open_chunks(self) -> list[int]:
         closed = self.done_chunks() | set(self.parked())

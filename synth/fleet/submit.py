@@ -50,10 +50,8 @@ def cancel_job(job_id: str, redis: str) -> None:
 def resume_job(job_id: str, redis: str) -> int:
     """Queue again every chunk not done (parked ones included); returns how many."""
     state = JobState(connect(redis), job_id).require()
-    parked = state.parked()
-    if parked:
-        state.client.delete(state.key + ":parked", state.key + ":attempts")
-    chunks = [c for c in range(state.chunks()) if c not in state.done_chunks()]
+    state.unpark_all()
+    chunks = state.open_chunks()
     state.set_status("queued" if chunks else "finished")
     _queue(job_id, chunks, redis)
     return len(chunks)

@@ -3,8 +3,9 @@
 - `generate_chunk(job, chunk)` (queue "generate"): runs the local pipeline over the chunk's
   slots with this worker's engine. Its shippable checks go to the verify queue and the
   pipeline keeps several batches in flight meanwhile, so the engine is not idle while they
-  run. A batch's check goes as several messages, so it spreads over the verify workers. Records are written shard by shard as batches finish; a redelivered chunk skips the
-  slots already stored (record ids are deterministic). A chunk delivered more than
+  run. A batch's check goes as several messages, so it spreads over the verify workers.
+  Records are written shard by shard as batches finish; a redelivered chunk skips the slots
+  already stored (record ids are deterministic). A chunk delivered more than
   `max_attempts` times (its worker kept dying) is parked with the reason.
 - `check(message)` (queue "verify"): one check (checks.py) on this worker's sandbox.
 """
