@@ -98,8 +98,12 @@ class TestCase(Frozen):
 
 
 class DroppedTest(Frozen):
+    """A case the guards removed. `duplicate`: the same assertion as an earlier case;
+    `solution_in_tests`: not a case but the model's own solution found in its tests (never run
+    as the reference); the others are the guards' (see synth/code/tests.py)."""
+
     test: TestCase
-    reason: Literal["no_entry_point", "vacuous", "unconfirmed"]
+    reason: Literal["no_entry_point", "vacuous", "unconfirmed", "duplicate", "solution_in_tests"]
 
 
 class TestSuite(Frozen):
@@ -112,6 +116,10 @@ class TestSuite(Frozen):
     cases: tuple[TestCase, ...]
     dropped: tuple[DroppedTest, ...] = ()
     rule: str = Field("", description="the agreement rule applied to the cases, and its outcome")
+    truncated: bool = Field(
+        False,
+        description="the tests' completion hit max_tokens; only its finished statements are kept",
+    )
 
     def source(self) -> str:
         """The kept tests as one module (setup first)."""

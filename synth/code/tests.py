@@ -1,8 +1,11 @@
 """Step 2: unit tests, written by the model in a separate call, and the guards against bad tests.
 
 Guards, in order:
-1. The tests must parse. Top-level `assert` statements and `def test_*` functions are the
-   test cases; other top-level statements (imports, helpers) are the setup.
+1. The tests must parse. The test cases are read from every shape models write them in
+   (top-level asserts, `def test_*` functions, unittest and pytest classes, asserts in a
+   helper called at top level; see `synth.code.test_shapes`); other top-level statements (imports, helpers)
+   are the setup. The model's own solution, duplicate cases and test runners are dropped.
+   Tests cut at max_tokens keep their finished statements.
 2. Each case must reference the entry point (else it tests nothing of the solution).
 3. Each case must FAIL on a trivial stub whose body returns None: a case that passes it is
    vacuous and dropped. The stub run happens in the sandbox, like any other run.
@@ -17,8 +20,13 @@ import ast
 from collections.abc import Sequence
 
 from synth.code.execute import TestRun, run_tests
-from synth.code.extract import extract_tests
+from synth.code.extract import (
+    complete_statements,
+    extract_tests,
+    without_partial_line,
+)
 from synth.code.static import syntax_error
+from synth.code.test_shapes import TestReader
 from synth.engines.base import ChatRequest, Completion, user
 from synth.prompts import render
 from synth.records import DroppedTest, Problem, Rejection, TestCase, TestSuite
@@ -40,60 +48,65 @@ def parse_tests(completion: Completion, problem: Problem) -> TestSuite | Rejecti
     """Split the model's tests into setup and cases; drop cases that don't call the entry point."""
     if completion.finish_reason == "error":
         return Rejection(reason="engine_error", detail=completion.error)
-    if completion.finish_reason == "length":
-        return Rejection(reason="tests_truncated", detail="the tests were cut off at max_tokens")
-    extracted = extract_tests(completion.text)
-    if extracted.code is None:
+    return read_tests(completion.text, completion.finish_reason, problem.entry_point, problem.id)
+
+
+def read_tests(
+    text: str, finish_reason: str = "stop", entry_point: str | None = None, problem_id: str = ""
+) -> TestSuite | Rejection:
+    """`parse_tests` on a bare (text, finish_reason, entry_point): what a recorded completion holds.
+
+    A completion cut at max_tokens (finish_reason "length") keeps the statements it finished
+    before the cut, and its suite says `truncated`; it is rejected (`tests_truncated`) only
+    when no test case was finished.
+    """
+    truncated = finish_reason == "length"
+    if truncated:
+        text = without_partial_line(text)
+    extracted = extract_tests(text)
+    code = extracted.code
+    if code is not None and truncated and extracted.open_end:
+        code = complete_statements(code)
+    if code is None:
+        if truncated:
+            return Rejection(reason="tests_truncated", detail=TRUNCATED_DETAIL)
         return Rejection(reason="tests_unparseable", detail="no Python block with asserts")
-    split = split_tests(extracted.code, problem.entry_point)
+    split = split_tests(code, entry_point)
     if split is None:
-        return Rejection(
-            reason="tests_unparseable", detail=syntax_error(extracted.code) or "does not parse"
-        )
+        return Rejection(reason="tests_unparseable", detail=syntax_error(code) or "does not parse")
     setup, cases, dropped = split
-    if not cases and not dropped:
+    if not cases and not any(d.reason == "no_entry_point" for d in dropped):
+        if truncated:
+            return Rejection(reason="tests_truncated", detail=TRUNCATED_DETAIL)
         return Rejection(
             reason="tests_unparseable", detail="no assert statements or test functions"
         )
-    return TestSuite(problem_id=problem.id, setup=setup, cases=tuple(cases), dropped=tuple(dropped))
+    return TestSuite(
+        problem_id=problem_id,
+        setup=setup,
+        cases=tuple(cases),
+        dropped=tuple(dropped),
+        truncated=truncated,
+    )
+
+
+TRUNCATED_DETAIL = "the tests were cut off at max_tokens before one complete test case"
 
 
 def split_tests(
     code: str, entry_point: str | None
 ) -> tuple[str, list[TestCase], list[DroppedTest]] | None:
-    """Setup source, test cases and cases dropped for not calling `entry_point` (None: keep all).
+    """Setup source, test cases, and what was dropped: cases that don't call `entry_point`
+    (None: keep all), duplicates, and the model's own solution found in the tests.
 
-    Returns None when the code does not parse.
+    Returns None when the code does not parse. See `TestReader` for the shapes understood.
     """
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return None
-    setup: list[str] = []
-    cases: list[TestCase] = []
-    dropped: list[DroppedTest] = []
-    for node in tree.body:
-        source = _segment(code, node)
-        if _is_case(node):
-            case = TestCase(name=f"t{len(cases) + len(dropped) + 1}", source=source)
-            if entry_point is None or _references(node, entry_point):
-                cases.append(case)
-            else:
-                dropped.append(DroppedTest(test=case, reason="no_entry_point"))
-        elif entry_point is None or not _defines(
-            node, entry_point
-        ):  # tests never redefine the solution
-            setup.append(source)
-    return "\n".join(setup), cases, dropped
-
-
-def _segment(code: str, node: ast.stmt) -> str:
-    """The node's source, decorators included (a `@given` property is part of its test)."""
-    decorators = getattr(node, "decorator_list", [])
-    if not decorators:
-        return ast.get_source_segment(code, node) or ast.unparse(node)
-    lines = code.splitlines()[decorators[0].lineno - 1 : node.end_lineno]
-    return "\n".join(lines)
+    reader = TestReader(code, tree, entry_point)
+    return reader.setup_source(), reader.cases, reader.dropped
 
 
 def stub_solution(problem: Problem) -> str:
@@ -104,16 +117,26 @@ def stub_solution(problem: Problem) -> str:
 def drop_vacuous(
     suite: TestSuite, problem: Problem, sandbox: Sandbox, limits: Limits, min_tests: int
 ) -> TestSuite | Rejection:
-    """Run the cases against the stub; drop those it passes; reject when too few remain."""
+    """Run the cases against the stub; drop those it passes (or leaves by exiting, which is
+    not a failure of the stub); reject when too few remain, or when the run gave no report:
+    a stub run that exited early ran no tests, so no test showed it wrong."""
     if len(suite.cases) < min_tests:
         return _too_few(suite, min_tests)
     run = run_tests(sandbox, stub_solution(problem), suite, limits)
     if not run.reported:
         return Rejection(
             reason="tests_broken",
-            detail=f"the tests did not run against a stub: {run.execution.status}; {run.execution.stderr[-500:]}",
+            detail=(
+                "the run against a stub exited early, before the tests reported: no test "
+                "judged the stub"
+                if run.exited_early
+                else f"the tests did not run against a stub: {run.execution.status}; "
+                f"{run.execution.stderr[-500:]}"
+            ),
         )
-    vacuous = {o.name for o in run.outcomes if o.passed}
+    # A test fails the stub only by judging it: one that passes it, or "fails" it by exiting
+    # early (SystemExit and the like, status x) or tampering (t), shows nothing.
+    vacuous = {o.name for o in run.outcomes if o.passed or run.status_of(o.name) in ("x", "t")}
     kept = tuple(c for c in suite.cases if c.name not in vacuous)
     dropped = suite.dropped + tuple(
         DroppedTest(test=c, reason="vacuous") for c in suite.cases if c.name in vacuous
@@ -165,22 +188,3 @@ def apply_agreement_rule(
     if len(kept) < min_tests:
         return Rejection(reason="tests_unconfirmed", detail=rule)
     return updated
-
-
-def _is_case(node: ast.stmt) -> bool:
-    if isinstance(node, ast.Assert):
-        return True
-    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
-        "test"
-    )
-
-
-def _references(node: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
-
-
-def _defines(node: ast.stmt, name: str) -> bool:
-    return (
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        and node.name == name
-    )

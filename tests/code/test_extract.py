@@ -1,6 +1,12 @@
 """Code extraction from the shapes real model output takes."""
 
-from synth.code.extract import extract_code, extract_tests
+from synth.code.extract import (
+    complete_statements,
+    extract_code,
+    extract_tests,
+    python_fences,
+    without_partial_line,
+)
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 
@@ -49,3 +55,33 @@ def test_tests_join_every_block_with_asserts():
         extract_tests(text).code == "import math\nassert add(1, 2) == 3\n\nassert add(0, 0) == 0\n"
     )
     assert extract_tests("```python\nx = 1\n```").code is None
+
+
+def test_tests_say_whether_their_block_was_left_open():
+    assert not extract_tests("```python\nassert add(1, 2) == 3\n```\nprose").open_end
+    assert extract_tests("```python\nassert add(1, 2) == 3\n").open_end
+    assert [b.closed for b in python_fences("```python\nx = 1\n```\n```python\ny = 2")] == [
+        True,
+        False,
+    ]
+
+
+def test_a_partial_last_line_is_dropped_a_finished_one_kept():
+    assert without_partial_line("a = 1\nassert add(1, 2) == 1") == "a = 1\n"
+    assert without_partial_line("a = 1\n") == "a = 1\n"
+    assert without_partial_line("assert add(") == ""
+
+
+def test_complete_statements_of_cut_code():
+    # a multi-line statement left open is not a statement
+    assert complete_statements("x = 1\ny = [\n    1,\n") == "x = 1\n"
+    # a function keeps what it finished; a loop, whose body was cut short, goes whole
+    assert complete_statements("def test_a():\n    assert add(1, 1) == 2\n") == (
+        "def test_a():\n    assert add(1, 1) == 2\n"
+    )
+    assert complete_statements("x = 1\nfor i in range(3):\n    assert add(i, 0) == i\n") == (
+        "x = 1\n"
+    )
+    # a class whose only method was cut before its body has nothing finished
+    assert complete_statements("class T:\n    def test_a(self):\n") is None
+    assert complete_statements("") is None

@@ -57,6 +57,14 @@ def test_truncated_tests_are_rejected():
     assert rejected.reason == "tests_truncated"
 
 
+def test_truncated_tests_keep_their_finished_cases():
+    text = "Tests:\n```python\nassert square(2) == 4\nassert square(3) == 9\nassert square(4) == 1"
+    suite = parse_tests(Completion(text=text, finish_reason="length"), PROBLEM)
+    assert isinstance(suite, TestSuite) and suite.truncated and suite.problem_id == "p"
+    assert [c.source for c in suite.cases] == ["assert square(2) == 4", "assert square(3) == 9"]
+    assert not suite_of(text + "6\n```").truncated
+
+
 def test_stub_returns_none_for_any_call():
     namespace: dict = {}
     exec(stub_solution(PROBLEM), namespace)
