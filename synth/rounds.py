@@ -31,6 +31,7 @@ from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.export.card import pyplot
 from synth.inputs import read_yaml, validated
+from synth.models.registry import resolve_model
 from synth.train import TrainConfig, check_base_model
 
 
@@ -87,7 +88,7 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
     """Run (or resume) every round; returns the report, also written to OUT/report.json."""
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    base = _resolve_model(config.base_model)
+    base = resolve_model(config.base_model)
     exports = list(config.seed_data)
     report: dict[str, Any] = {"base_model": config.base_model, "rounds": [], "checkpoints": []}
     checkpoint = base
@@ -124,14 +125,6 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _plot(report, out / "report.png")
     return report
-
-
-def _resolve_model(model: str) -> str:
-    if model == "tiny":
-        from synth.models.tiny import ensure_tiny_model
-
-        return str(ensure_tiny_model())
-    return model
 
 
 def _synth(*args: str) -> None:

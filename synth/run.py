@@ -61,15 +61,13 @@ def open_engine(options: GenerateOptions) -> Engine:
         engine.check()
     elif options.engine == "vllm":
         from synth.engines.vllm_local import VLLMConfig, VLLMEngine
+        from synth.models.registry import converted_dtype, resolve_model
 
-        model = options.model
-        if model == "tiny":
-            from synth.models.tiny import ensure_tiny_model
-
-            model = str(ensure_tiny_model())
+        model = resolve_model(options.model)
         engine = VLLMEngine(
             VLLMConfig(
                 model=model,
+                dtype=converted_dtype(model),
                 seed=options.run.seed,
                 max_model_len=options.max_model_len,
                 gpu_memory_utilization=options.gpu_memory_utilization,

@@ -77,3 +77,27 @@ def vllm_engine(tiny_model):
     engine = VLLMEngine(VLLMConfig(model=str(tiny_model), max_model_len=2048))
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    """Qwen2.5-Coder-0.5B-Instruct from the registry, in the synth cache (~/.cache/synth or
+    $SYNTH_CACHE): fetched, verified and converted on the first session of a machine, then
+    reused by every later one."""
+    from synth.models.registry import DEFAULT_MODEL, ensure_model
+
+    return ensure_model(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def real_engine(real_model):
+    """One vLLM engine on the real model for the whole session (one to three minutes to
+    start on two cores), closed at the end."""
+    from synth.engines.vllm_local import VLLMConfig, VLLMEngine
+    from synth.models.registry import converted_dtype
+
+    engine = VLLMEngine(
+        VLLMConfig(model=str(real_model), dtype=converted_dtype(str(real_model)), seed=0)
+    )
+    yield engine
+    engine.close()

@@ -16,14 +16,14 @@ last) says the directory is complete, and concurrent builders wait on a lock fil
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+
+from synth.models.cache import cache_root, file_lock
 
 MARKER = "synth-tiny.json"
 RECIPE_VERSION = 2  # bump when the build changes: caches of older recipes are rebuilt
@@ -81,8 +81,7 @@ The quick brown fox jumps over the lazy dog. What is the value of the expression
 
 def default_tiny_model_dir() -> Path:
     """`$SYNTH_CACHE/models/tiny-llama`, or `~/.cache/synth/models/tiny-llama`."""
-    cache = os.environ.get("SYNTH_CACHE") or Path.home() / ".cache" / "synth"
-    return Path(cache).expanduser() / "models" / "tiny-llama"
+    return cache_root() / "tiny-llama"
 
 
 def ensure_tiny_model() -> Path:
@@ -108,7 +107,7 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     if is_complete(out_dir, seed):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(out_dir.parent / f".{out_dir.name}.lock"):
+    with file_lock(out_dir.parent / f".{out_dir.name}.lock"):
         if is_complete(out_dir, seed):  # another process built it while we waited
             return out_dir
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-build-", dir=out_dir.parent))
@@ -122,21 +121,6 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out_dir
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, the rename still keeps builds whole
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(directory: Path, seed: int) -> None:
