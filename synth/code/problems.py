@@ -1,8 +1,11 @@
 """Step 1: problem descriptions from sampled concepts.
 
-The model is asked for a statement, a typed signature and examples in Markdown sections
-(prompts/code/problem.j2). A completion is rejected with a reason when it was truncated,
-has no statement or no parseable signature; near copies are found with
+The model is asked for a statement, a typed signature and examples: as a JSON object
+(`PROBLEM_SCHEMA`) by an engine that enforces the schema, in Markdown sections otherwise
+(both in prompts/code/problem.j2; `synth.problems` says why a request carries both). The
+parser reads a JSON answer first (whole, fenced or inside prose), then the Markdown
+sections, so either engine's answers parse. A completion is rejected with a reason when it
+was truncated, has no statement or no parseable signature; near copies are found with
 `synth.problems.NearDuplicateIndex`.
 """
 
@@ -15,10 +18,19 @@ from pathlib import Path
 from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
-from synth.problems import NearDuplicateIndex, problem_id, skill_problem_request, unusable
+from synth.problems import (
+    NearDuplicateIndex,
+    json_answer,
+    problem_id,
+    skill_problem_request,
+    string_field,
+    string_fields_schema,
+    unusable,
+)
 from synth.records import Problem, Rejection, SkillCombo, TestSuite
 
 __all__ = [
+    "PROBLEM_SCHEMA",
     "NearDuplicateIndex",
     "load_verified_problems",
     "parse_problem",
@@ -28,22 +40,35 @@ __all__ = [
 
 HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)\s*(problem|signature|examples?)\b.*$", re.I | re.M)
 MIN_STATEMENT_CHARS = 40
+FIELDS = ("statement", "signature", "examples")
+# Characters, not tokens: together about 700 tokens of English and code, inside the
+# request's 1024 max_tokens, so a model looping inside a string is cut off by the grammar
+# and the object still closes.
+PROBLEM_SCHEMA = string_fields_schema({"statement": 1500, "signature": 200, "examples": 800})
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
-    return skill_problem_request("code/problem.j2", combo, seed=seed, temperature=temperature)
+    return skill_problem_request(
+        "code/problem.j2", combo, seed=seed, temperature=temperature, schema=PROBLEM_SCHEMA
+    )
 
 
 def parse_problem(
     completion: Completion, combo: SkillCombo, problem_id: str
 ) -> Problem | Rejection:
-    """Read a Problem out of the model's answer, or say why not."""
+    """Read a Problem out of the model's answer (JSON or Markdown sections), or say why not."""
     if (why := unusable(completion)) is not None:
         return why
+    found = json_answer(completion.text, FIELDS)
+    if found.fields is not None:
+        return _from_json(found.fields, combo, problem_id)
     sections = _sections(completion.text)
     statement = sections.get("problem", "").strip()
     if not statement:
-        return Rejection(reason="unparseable", detail="no '## Problem' section")
+        detail = "no '## Problem' section"
+        if found.error:  # it tried to answer in JSON: that is the more useful reason
+            detail = f"{found.error} (and no '## Problem' section)"
+        return Rejection(reason="unparseable", detail=detail)
     if len(statement) < MIN_STATEMENT_CHARS:
         return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
     signature = _signature(sections.get("signature", "") or completion.text)
@@ -59,6 +84,34 @@ def parse_problem(
         signature=header,
         entry_point=entry_point,
         examples=examples,
+    )
+
+
+def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> Problem | Rejection:
+    values = {}
+    for name in FIELDS:
+        value = string_field(fields, name)
+        if isinstance(value, Rejection):
+            return value
+        values[name] = value
+    statement = values["statement"]
+    if len(statement) < MIN_STATEMENT_CHARS:
+        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
+    signature = _signature(values["signature"])
+    if signature is None:
+        return Rejection(
+            reason="unparseable",
+            detail=f"JSON field 'signature' is no Python def line: {values['signature'][:120]!r}",
+        )
+    header, entry_point = signature
+    return Problem(
+        id=problem_id,
+        slot=combo.slot,
+        concept_ids=tuple(combo.concept_ids),
+        statement=statement,
+        signature=header,
+        entry_point=entry_point,
+        examples=values["examples"],
     )
 
 

@@ -5,6 +5,14 @@ pooled httpx client). Connection errors, timeouts, 429 and 5xx answers are retri
 exponential backoff and jitter (tenacity); other 4xx answers are not retried. A request
 that still fails becomes `finish_reason="error"` completions carrying the reason, so one
 bad request never loses the batch. Servers that ignore `n` are asked again for the rest.
+
+A request's JSON schema goes out as `response_format={"type": "json_schema", ...}` with
+its JSON-asking conversation (vLLM's server, OpenAI and most compatible servers enforce
+it). A server that refuses a schema request with a 400 or 422 is asked again with the
+plain conversation and no schema; when that succeeds, this engine stops sending schemas
+(`structured_output` turns False), so its answers come as the prompts' plain format.
+`repetition_penalty` is no OpenAI parameter: it is sent as an extra body field, which
+vLLM's server reads (others may ignore or refuse it).
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ class OpenAIConfig(Frozen):
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     backoff_s: float = Field(0.5, ge=0)
+    structured_output: bool = Field(
+        True, description="send request schemas as response_format (False: never)"
+    )
 
 
 class _Retryable(Exception):
@@ -53,6 +64,7 @@ class OpenAIEngine:
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
         self.name = config.model
+        self.structured_output = config.structured_output
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self.client = httpx.Client(
             timeout=config.timeout_s,
@@ -112,18 +124,44 @@ class OpenAIEngine:
             retry=retry_if_exception(_is_retryable),
             reraise=False,
         )
+        structured = self.structured_output and request.json_schema is not None
         try:
-            return retrying(self._post, request, n)
+            try:
+                return retrying(self._post, request, n, structured)
+            except _Refused as refused:
+                if not structured:
+                    raise _Failed(str(refused)) from None
+                # the server may not know response_format: once more without the schema
+                try:
+                    got = retrying(self._post, request, n, False)
+                except _Refused:
+                    raise _Failed(str(refused)) from None
+                log.warning(
+                    "%s refused a JSON schema (%s); sending no more schemas", self.url, refused
+                )
+                self.structured_output = False
+                return got
         except RetryError as exc:
             cause = exc.last_attempt.exception()
             raise _Failed(
                 f"{self.url}: gave up after {self.config.max_retries + 1} attempts: {_describe(cause)}"
             ) from None
 
-    def _post(self, request: ChatRequest, n: int) -> list[Completion]:
+    def _post(self, request: ChatRequest, n: int, structured: bool = False) -> list[Completion]:
+        response = self.client.post(self.url, json=self.body(request, n, structured))
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
+        if response.status_code in (400, 422) and structured:
+            raise _Refused(f"{self.url}: HTTP {response.status_code}: {response.text[:500]}")
+        if response.status_code >= 400:
+            raise _Failed(f"{self.url}: HTTP {response.status_code}: {response.text[:500]}")
+        return _parse(response.json())
+
+    def body(self, request: ChatRequest, n: int, structured: bool) -> dict:
+        """The JSON body of a chat completion request (the schema only when `structured`)."""
         body: dict = {
             "model": self.config.model,
-            "messages": [m.model_dump() for m in request.messages],
+            "messages": [m.model_dump() for m in request.conversation(structured)],
             "n": n,
             "temperature": request.temperature,
             "top_p": request.top_p,
@@ -133,16 +171,28 @@ class OpenAIEngine:
             body["seed"] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
-        response = self.client.post(self.url, json=body)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
-        if response.status_code >= 400:
-            raise _Failed(f"{self.url}: HTTP {response.status_code}: {response.text[:500]}")
-        return _parse(response.json())
+        if request.frequency_penalty is not None:
+            body["frequency_penalty"] = request.frequency_penalty
+        if request.repetition_penalty is not None:
+            body["repetition_penalty"] = request.repetition_penalty
+        if structured and request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.tag or "answer",
+                    "schema": request.schema(),
+                    "strict": True,
+                },
+            }
+        return body
 
 
 class _Failed(Exception):
     """A request that will not succeed: reported in the completions' `error`."""
+
+
+class _Refused(_Failed):
+    """A 400 or 422 answer to a request with a schema: perhaps the schema is what failed."""
 
 
 def _parse(data: dict) -> list[Completion]:

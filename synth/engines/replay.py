@@ -6,6 +6,11 @@ The file is JSONL, one line per request:
 `key` is `ChatRequest.key()`, a hash of the conversation alone (not the sampling
 parameters), so generations made elsewhere can be re-verified by writing the same
 conversations. Several lines with one key add completions, served in file order.
+
+A request with a JSON schema, recorded from an engine that enforced it, is keyed by
+`key(structured=True)` (its JSON-asking conversation and the schema) and its line also
+holds `json_schema`. Replay looks that key up first and the plain `key()` after it, so a
+recording made with or without structured output (or before schemas existed) answers.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from synth.engines.base import ChatRequest, Completion, Engine
+from synth.engines.base import ChatRequest, Completion, Engine, enforces_schemas
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
 
 
 class ReplayEngine:
+    # it serves structured recordings where it has them, plain ones otherwise
+    structured_output = True
+
     def __init__(self, path: str | Path, strict: bool = True) -> None:
         self.path = Path(path)
         self.strict = strict
@@ -34,6 +42,10 @@ class ReplayEngine:
         for request in requests:
             key = request.key()
             found = self.recorded.get(key, [])[: request.n]
+            if request.json_schema is not None:
+                structured = self.recorded.get(request.key(structured=True), [])[: request.n]
+                if len(structured) >= len(found):
+                    found = structured
             if len(found) < request.n:
                 if self.strict:
                     first = request.messages[0].content[:80] if request.messages else ""
@@ -76,16 +88,16 @@ class RecordingEngine:
         self.name = inner.name
         self._lock = threading.Lock()
 
+    @property
+    def structured_output(self) -> bool:
+        return enforces_schemas(self.inner)
+
     def chat(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
+        # read before the call: an engine may stop enforcing schemas while answering
+        structured = enforces_schemas(self.inner)
         results = self.inner.chat(requests)
         lines = [
-            json.dumps(
-                {
-                    "key": request.key(),
-                    "messages": [m.model_dump() for m in request.messages],
-                    "completions": [c.model_dump() for c in completions],
-                }
-            )
+            json.dumps(_line(request, completions, structured))
             for request, completions in zip(requests, results, strict=True)
         ]
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
@@ -94,3 +106,16 @@ class RecordingEngine:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _line(request: ChatRequest, completions: list[Completion], structured: bool) -> dict:
+    """One replay line: keyed by the conversation the engine was sent (and the schema it
+    enforced, if any)."""
+    line: dict = {
+        "key": request.key(structured),
+        "messages": [m.model_dump() for m in request.conversation(structured)],
+    }
+    if structured and request.json_schema is not None:
+        line["json_schema"] = request.schema()
+    line["completions"] = [c.model_dump() for c in completions]
+    return line

@@ -2,6 +2,9 @@
 
 `respond(request, i)` gives the i-th of `request.n` completions, as text or a Completion.
 Every request received is kept in `requests`, so a test can check what the model was asked.
+It enforces no JSON schema unless built with `structured_output=True` (then `respond` is
+expected to answer in JSON: nothing checks it); it passes the request, schema and all, to
+`respond` either way.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ Respond = Callable[[ChatRequest, int], "str | Completion"]
 
 
 class ScriptedEngine:
-    def __init__(self, respond: Respond, name: str = "scripted") -> None:
+    def __init__(
+        self, respond: Respond, name: str = "scripted", structured_output: bool = False
+    ) -> None:
         self.respond = respond
         self.name = name
+        self.structured_output = structured_output
         self.requests: list[ChatRequest] = []
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:

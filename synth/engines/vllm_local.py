@@ -10,6 +10,18 @@ vLLM starts worker processes: scripts that use this engine need an
 `if __name__ == "__main__":` guard. On a CPU, `gpu_memory_utilization` is the fraction of
 the NUMA node's memory vLLM reserves (weights, activations and KV cache);
 `VLLM_CPU_KVCACHE_SPACE=<GiB>` sets the KV cache size instead.
+
+A request's JSON schema goes to vLLM as structured output
+(`SamplingParams(structured_outputs=StructuredOutputsParams(json=...))`, vLLM >= 0.11;
+`guided_decoding=GuidedDecodingParams(json=...)` before), with the request's
+JSON-asking conversation. The backend is guidance (llguidance) by default, measured on
+vllm-cpu 0.32: xgrammar 0.2.8 (vLLM's "auto" choice) compiles a string with `maxLength`
+to "any character but a quote, a backslash, CR or LF, N times": raw control characters
+pass and escapes do not (no quote in a statement; invalid JSON from a small model),
+while guidance keeps JSON strings exact. Guidance needs a fast Hugging Face tokenizer
+(current models have one). JSON is made compact (no free whitespace between fields):
+under a grammar that allows any whitespace a small model can loop on newlines until
+max_tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -47,6 +60,9 @@ class VLLMConfig(Frozen):
     seed: int = 0
     enforce_eager: bool = False
     max_num_seqs: int | None = Field(None, ge=1)
+    structured_backend: Literal["guidance", "xgrammar"] = Field(
+        "guidance", description="vLLM's structured-output backend for request schemas"
+    )
 
 
 class VLLMEngine:
@@ -71,6 +87,12 @@ class VLLMEngine:
             CPU_MEMORY_UTILIZATION if self.on_cpu else GPU_MEMORY_UTILIZATION
         )
         options: dict = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
+        if _structured_params_class()[0] == "structured_outputs":
+            # vLLM allows compact JSON only with a named backend
+            options["structured_outputs_config"] = {
+                "backend": config.structured_backend,
+                "disable_any_whitespace": True,
+            }
         if self.on_cpu:
             # vLLM's CPU runner crashes ("CPU Generator does not use offset") when the prefill
             # of a seeded request is chunked; whole prefills avoid that path.
@@ -99,9 +121,20 @@ class VLLMEngine:
             self.max_model_len,
         )
 
+    structured_output = True  # request schemas are enforced (see the module docstring)
+
     def sampling_params(self, request: ChatRequest):
         from vllm import SamplingParams
 
+        options: dict = {}
+        # None keeps vLLM's own default (no penalty)
+        if request.repetition_penalty is not None:
+            options["repetition_penalty"] = request.repetition_penalty
+        if request.frequency_penalty is not None:
+            options["frequency_penalty"] = request.frequency_penalty
+        if request.json_schema is not None:
+            field, params_class = _structured_params_class()
+            options[field] = params_class(json=request.schema())
         return SamplingParams(
             n=request.n,
             temperature=request.temperature,
@@ -109,12 +142,15 @@ class VLLMEngine:
             max_tokens=request.max_tokens,
             seed=request.seed,
             stop=list(request.stop) or None,
+            **options,
         )
 
     def prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt's length in tokens, with the model's chat template applied."""
         encoded = self.tokenizer.apply_chat_template(
-            [m.model_dump() for m in request.messages], add_generation_prompt=True, tokenize=True
+            [m.model_dump() for m in request.conversation(True)],
+            add_generation_prompt=True,
+            tokenize=True,
         )
         ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
         return len(ids)
@@ -159,7 +195,7 @@ class VLLMEngine:
         results: list[list[Completion] | None],
     ) -> None:
         outputs = self.llm.chat(
-            [[m.model_dump() for m in requests[i].messages] for i in indices],
+            [[m.model_dump() for m in requests[i].conversation(True)] for i in indices],
             sampling_params=[self.sampling_params(requests[i]) for i in indices],
             use_tqdm=False,
         )
@@ -195,6 +231,19 @@ class VLLMEngine:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _structured_params_class() -> tuple[str, type]:
+    """The SamplingParams field for structured output and its parameter class: vLLM renamed
+    guided decoding to structured outputs in 0.11 (and removed the old name later)."""
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return "structured_outputs", StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return "guided_decoding", GuidedDecodingParams
 
 
 def _completion(choice, prompt_tokens: int) -> Completion:

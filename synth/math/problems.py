@@ -1,7 +1,10 @@
 """Math problems: written by the model from sampled skills, or imported from a file.
 
 A generated problem comes with a reference program (prompts/math/problem.j2) whose
-printed result becomes the ground truth (see `reference`). An imported problem (JSONL,
+printed result becomes the ground truth (see `reference`). An engine that enforces the
+request's schema gets the two as a JSON object (`PROBLEM_SCHEMA`), any other engine as
+Markdown sections (`synth.problems` says why a request carries both); the parser reads
+JSON first, then the sections. An imported problem (JSONL,
 `{"problem": ..., "answer": ...}`, the answer optional) has its given answer, or none, in
 which case the majority of the samples decides it.
 """
@@ -15,7 +18,13 @@ from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
-from synth.problems import skill_problem_request, unusable
+from synth.problems import (
+    json_answer,
+    skill_problem_request,
+    string_field,
+    string_fields_schema,
+    unusable,
+)
 from synth.records import MathProblem, Rejection, SkillCombo
 
 _PROBLEM = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)\s*problem\b.*$", re.I | re.M)
@@ -23,10 +32,16 @@ _PROGRAM = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*)\s*(?:reference\s+)?(?:program|code)\b.*$", re.I | re.M
 )
 MIN_STATEMENT_CHARS = 20
+FIELDS = ("problem", "reference_program")
+# Characters (escapes count once): about 750 tokens together, inside the request's 1024
+# max_tokens, so a looping string is closed by the grammar before the limit.
+PROBLEM_SCHEMA = string_fields_schema({"problem": 1000, "reference_program": 1800})
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
-    return skill_problem_request("math/problem.j2", combo, seed=seed, temperature=temperature)
+    return skill_problem_request(
+        "math/problem.j2", combo, seed=seed, temperature=temperature, schema=PROBLEM_SCHEMA
+    )
 
 
 def parse_problem(
@@ -36,12 +51,16 @@ def parse_problem(
     if (why := unusable(completion)) is not None:
         return why
     text = completion.text
+    found = json_answer(text, FIELDS)
+    if found.fields is not None:
+        return _from_json(found.fields, combo, problem_id)
     start = _PROBLEM.search(text)
     program_heading = _PROGRAM.search(text, start.end() if start else 0)
     if start is None or program_heading is None:
-        return Rejection(
-            reason="unparseable", detail="no '## Problem' and '## Reference program' sections"
-        )
+        detail = "no '## Problem' and '## Reference program' sections"
+        if found.error:  # it tried to answer in JSON: that is the more useful reason
+            detail = f"{found.error} (and {detail})"
+        return Rejection(reason="unparseable", detail=detail)
     statement = text[start.end() : program_heading.start()].strip()
     if len(statement) < MIN_STATEMENT_CHARS:
         return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
@@ -56,6 +75,30 @@ def parse_problem(
         concept_ids=tuple(combo.concept_ids),
         statement=statement,
         reference_program=blocks[0],
+    )
+
+
+def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> MathProblem | Rejection:
+    statement = string_field(fields, "problem")
+    if isinstance(statement, Rejection):
+        return statement
+    program = string_field(fields, "reference_program")
+    if isinstance(program, Rejection):
+        return program
+    if len(statement) < MIN_STATEMENT_CHARS:
+        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
+    # a model may still fence the program inside the string
+    program = (python_blocks(program) or [program])[0].strip()
+    if not program:
+        return Rejection(
+            reason="no_reference_program", detail="JSON field 'reference_program' is empty"
+        )
+    return MathProblem(
+        id=problem_id,
+        slot=combo.slot,
+        concept_ids=tuple(combo.concept_ids),
+        statement=statement,
+        reference_program=program + "\n",
     )
 
 

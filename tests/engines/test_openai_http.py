@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from synth.engines.base import ChatRequest, user
+from synth.engines.base import ChatRequest, enforces_schemas, user
 from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
 from synth.errors import SynthError
 
@@ -21,6 +21,7 @@ class Server:
         self.fail_next = 0
         self.status = 200
         self.ignore_n = False
+        self.refuse_schemas = False  # 400 to any body with a response_format
         self.stall = threading.Event()  # set = answer normally; cleared = hold the request
         self.stall.set()
         self.release = threading.Event()
@@ -45,6 +46,8 @@ class Server:
                     return
                 if failing:
                     return self._send(503, {"error": "busy"})
+                if server.refuse_schemas and "response_format" in body:
+                    return self._send(400, {"error": {"message": "unknown response_format"}})
                 if server.status != 200:
                     return self._send(
                         server.status, {"error": {"message": "bad request: max_tokens too large"}}
@@ -167,3 +170,72 @@ def test_check_names_an_unreachable_url():
     engine = OpenAIEngine(OpenAIConfig(base_url="http://127.0.0.1:9/v1", model="m", timeout_s=1))
     with pytest.raises(SynthError, match="cannot reach http://127.0.0.1:9/v1/models"):
         engine.check()
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "maxLength": 10}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def schema_request(**options) -> ChatRequest:
+    return request(
+        "plain",
+        json_schema=SCHEMA,
+        structured_messages=(user("as json"),),
+        tag="problem",
+        **options,
+    )
+
+
+def test_a_schema_goes_out_as_response_format_with_the_json_conversation(server):
+    engine = engine_for(server)
+    assert enforces_schemas(engine)
+    result = engine.chat([schema_request()])[0]
+    body = server.bodies[0]
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "problem", "schema": SCHEMA, "strict": True},
+    }
+    assert body["messages"] == [{"role": "user", "content": "as json"}]
+    assert result[0].text == "as json#0"
+    engine.chat([request("no schema")])
+    assert "response_format" not in server.bodies[1]
+
+
+def test_schemas_can_be_turned_off(server):
+    engine_for(server, structured_output=False).chat([schema_request()])
+    assert "response_format" not in server.bodies[0]
+    assert server.bodies[0]["messages"] == [{"role": "user", "content": "plain"}]
+
+
+def test_a_server_refusing_schemas_is_asked_plainly_and_asked_so_from_then_on(server):
+    server.refuse_schemas = True
+    engine = engine_for(server)
+    first = engine.chat([schema_request()])[0]
+    assert first[0].text == "plain#0" and first[0].finish_reason == "stop"
+    assert ["response_format" in b for b in server.bodies] == [True, False]
+    assert not enforces_schemas(engine)
+    engine.chat([schema_request()])
+    assert len(server.bodies) == 3 and "response_format" not in server.bodies[2]
+
+
+def test_a_refusal_that_is_not_about_the_schema_stays_an_error(server):
+    server.status = 400
+    engine = engine_for(server)
+    result = engine.chat([schema_request()])[0]
+    assert result[0].finish_reason == "error" and "max_tokens too large" in result[0].error
+    assert len(server.bodies) == 2 and enforces_schemas(engine)
+
+
+def test_penalties_are_sent_only_when_set(server):
+    engine = engine_for(server)
+    engine.chat([request("p", repetition_penalty=1.2, frequency_penalty=0.5)])
+    assert (server.bodies[0]["repetition_penalty"], server.bodies[0]["frequency_penalty"]) == (
+        1.2,
+        0.5,
+    )
+    engine.chat([request("q")])
+    assert not {"repetition_penalty", "frequency_penalty"} & set(server.bodies[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from synth.engines.base import ChatRequest, Completion, user
@@ -64,3 +66,49 @@ def test_malformed_lines_are_reported_with_their_line_number(tmp_path, line, exp
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(SynthError, match="replay file not found"):
         ReplayEngine(tmp_path / "nope.jsonl")
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+
+
+def schema_request(text: str = "plain") -> ChatRequest:
+    return ChatRequest(
+        messages=(user(text),), json_schema=SCHEMA, structured_messages=(user("json please"),)
+    )
+
+
+def test_a_schema_leaves_the_plain_key_alone_and_keys_the_structured_conversation():
+    plain = request("plain")
+    with_schema = schema_request()
+    assert with_schema.key() == plain.key()  # recordings made before schemas still match
+    assert with_schema.key(structured=True) != plain.key()
+    # the structured key is the conversation that was sent, and the schema
+    other_json = with_schema.model_copy(update={"structured_messages": (user("other"),)})
+    assert other_json.key(structured=True) != with_schema.key(structured=True)
+    other_schema = with_schema.model_copy(update={"json_schema": '{"type": "object"}'})
+    assert other_schema.key(structured=True) != with_schema.key(structured=True)
+    assert plain.key(structured=True) == plain.key()  # no schema: nothing to enforce
+    assert with_schema.schema() == SCHEMA and hash(with_schema)  # a dict in, hashable text kept
+    assert with_schema.conversation(True) == (user("json please"),)
+    assert with_schema.conversation() == plain.messages
+    with pytest.raises(ValueError):
+        ChatRequest(messages=(user("x"),), json_schema="[1, 2]")
+
+
+def test_structured_recordings_replay_and_old_plain_recordings_still_answer(tmp_path):
+    structured_path, plain_path = tmp_path / "s.jsonl", tmp_path / "p.jsonl"
+
+    def answer(req: ChatRequest, i: int) -> str:
+        return req.conversation(True)[0].content  # what a schema-enforcing engine was sent
+
+    RecordingEngine(ScriptedEngine(answer, structured_output=True), structured_path).chat(
+        [schema_request()]
+    )
+    line = json.loads(structured_path.read_text())
+    assert line["key"] == schema_request().key(structured=True)
+    assert line["json_schema"] == SCHEMA and line["messages"][0]["content"] == "json please"
+    assert ReplayEngine(structured_path).chat([schema_request()])[0][0].text == "json please"
+
+    # recorded from an engine without structured output (or before schemas existed)
+    RecordingEngine(ScriptedEngine(lambda r, i: "## Problem"), plain_path).chat([request("plain")])
+    assert ReplayEngine(plain_path).chat([schema_request()])[0][0].text == "## Problem"

@@ -6,6 +6,8 @@ accounting, finish reasons, seeds, errors), never content.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from synth.engines.base import ChatRequest, system, user
@@ -154,3 +156,59 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
         VLLMEngine(VLLMConfig(model=str(tmp_path / "nowhere")))
     with pytest.raises(SynthError, match="does not exist"):
         VLLMEngine(VLLMConfig(model="not/a/hub/id"))
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 24}, "count": {"type": "integer"}},
+    "required": ["name", "count"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_makes_even_a_random_model_answer_valid_json(vllm_engine):
+    """The tiny model writes nonsense; under the schema (guidance on vLLM's CPU build) every
+    answer is strict JSON of that shape: escapes intact, no raw control characters."""
+    requests = [
+        request("tell me anything", json_schema=SCHEMA, max_tokens=300, seed=s, n=2)
+        for s in range(4)
+    ]
+    for completions in vllm_engine.chat(requests):
+        for completion in completions:
+            assert completion.finish_reason == "stop", completion
+            value = json.loads(completion.text)  # strict: control characters refused
+            assert set(value) == {"name", "count"}, value
+            assert isinstance(value["name"], str) and len(value["name"]) <= 24
+            assert isinstance(value["count"], int)
+    free = vllm_engine.chat([request("tell me anything", max_tokens=300, seed=0)])[0][0]
+    assert not free.text.startswith('{"name":')  # the schema, not the model, made it JSON
+
+
+def test_a_problem_request_is_answered_with_the_json_problem_shape(vllm_engine):
+    from synth.code.problems import parse_problem, problem_request
+    from synth.records import Concept, Problem, SkillCombo
+
+    combo = SkillCombo(
+        slot=0,
+        concepts=(Concept(id="s", name="Sorting", description="sort", weight=1, path=("s",)),),
+    )
+    answer = vllm_engine.chat([problem_request(combo, seed=3)])[0][0]
+    assert answer.finish_reason == "stop"
+    assert list(json.loads(answer.text)) == ["statement", "signature", "examples"]
+    parsed = parse_problem(answer, combo, "p0")  # nonsense fields, but read as JSON
+    assert isinstance(parsed, Problem) or parsed.detail.startswith(
+        ("JSON field 'signature'", "statement of")
+    ), parsed
+
+
+def test_penalties_and_the_schema_reach_vllm(vllm_engine):
+    params = vllm_engine.sampling_params(
+        request("x", repetition_penalty=1.3, frequency_penalty=0.4, json_schema=SCHEMA)
+    )
+    assert (params.repetition_penalty, params.frequency_penalty) == (1.3, 0.4)
+    assert params.structured_outputs.json == SCHEMA
+    default = vllm_engine.sampling_params(request("x"))
+    assert (default.repetition_penalty, default.frequency_penalty) == (1.0, 0.0)
+    assert default.structured_outputs is None
+    penalised = vllm_engine.chat([request("x", repetition_penalty=1.3, frequency_penalty=0.4)])
+    assert penalised[0][0].finish_reason in ("stop", "length")
