@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from synth.code.returns import return_types
 from synth.records import ExecResult, TestOutcome, TestSuite
 from synth.sandbox.base import Limits, Sandbox
 
@@ -33,29 +34,70 @@ class TestRun:
     execution: ExecResult
     outcomes: tuple[TestOutcome, ...]
     reported: bool  # False when the harness never reported (crash, timeout, output flood)
+    # per case: p passed, f failed, x exited early (not a test result), t tampering,
+    # r a result not of the annotated return type
+    statuses: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.reported and bool(self.outcomes) and all(o.passed for o in self.outcomes)
 
+    @property
+    def exited_early(self) -> bool:
+        """The program ended 0 without the harness's report: it left before the tests did."""
+        return not self.reported and self.execution.status == "ok"
 
-def test_files(code: str, suite: TestSuite, per_test_timeout_s: float) -> dict[str, str]:
+    def status_of(self, name: str) -> str:
+        # statuses may be absent (a run read back from an older record): then by `passed`
+        for outcome, status in zip(self.outcomes, self.statuses, strict=False):
+            if outcome.name == name:
+                return status
+        return "p" if any(o.name == name and o.passed for o in self.outcomes) else "f"
+
+
+def test_payload(code: str, suite: TestSuite, per_test_timeout_s: float) -> dict:
+    """What the harness reads on stdin after the nonce: the solution, the tests and what to
+    check their results against. Nothing of it is written to the sandbox's disk."""
     cases = []
     for case in suite.cases:
         call = _test_function_name(case.source)
-        cases.append({"name": case.name, "source": case.source, "call": call})
-    spec = {"setup": suite.setup, "cases": cases, "per_test_timeout_s": per_test_timeout_s}
+        cases.append(
+            {
+                "name": case.name,
+                "source": case.source,
+                "call": call,
+                "hypothesis": "hypothesis" in case.source or "hypothesis" in suite.setup,
+            }
+        )
+    spec: dict = {
+        "solution": code,
+        "setup": suite.setup,
+        "cases": cases,
+        "per_test_timeout_s": per_test_timeout_s,
+        "returns": return_types(code),
+        "modules": sorted(_imported(suite.setup, *(c.source for c in suite.cases))),
+    }
     if "hypothesis" in suite.setup or any("hypothesis" in c.source for c in suite.cases):
         spec["hypothesis"] = {"max_examples": HYPOTHESIS_MAX_EXAMPLES}
-    return {"harness.py": harness_source(), "solution.py": code, "tests.json": json.dumps(spec)}
+    return spec
+
+
+def test_files(code: str, suite: TestSuite, per_test_timeout_s: float) -> dict[str, str]:
+    """The files of a test run: the harness alone (the rest travels on stdin)."""
+    return {"harness.py": harness_source()}
 
 
 def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> TestRun:
     """Execute `code` with `suite` in one sandbox run and read the per-test report."""
     nonce = secrets.token_hex(16)
     per_test = max(0.5, min(5.0, limits.timeout_s / 2))
-    files = test_files(code, suite, per_test)
-    execution = sandbox.run(files, ["python3", "harness.py"], limits, stdin=nonce + "\n")
+    payload = json.dumps(test_payload(code, suite, per_test))
+    execution = sandbox.run(
+        test_files(code, suite, per_test),
+        ["python3", "harness.py"],
+        limits,
+        stdin=nonce + "\n" + payload + "\n",
+    )
     report = _find_report(execution.stdout, nonce)
     stdout = _strip_report(execution.stdout, nonce)
     execution = execution.model_copy(
@@ -64,33 +106,40 @@ def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> 
             "stderr": execution.stderr[-MAX_EVIDENCE_CHARS:],
         }
     )
-    if report is None:
-        reason = {
-            "timeout": "the run was stopped at the time limit",
-            "memory": "the run was stopped at the memory limit",
-            "output_limit": "the run printed more than the output limit",
-        }.get(
-            execution.status,
-            f"the program exited with code {execution.exit_code} before the tests reported",
-        )
+    if report is None or len(report) != len(suite.cases):
+        if execution.status == "ok":
+            reason = EXITED_EARLY
+        else:
+            reason = {
+                "timeout": "the run was stopped at the time limit",
+                "memory": "the run was stopped at the memory limit",
+                "output_limit": "the run printed more than the output limit",
+            }.get(
+                execution.status,
+                f"the program exited with code {execution.exit_code} before the tests reported",
+            )
         outcomes = tuple(
             TestOutcome(name=c.name, source=c.source, passed=False, error=reason)
             for c in suite.cases
         )
         return TestRun(execution=execution, outcomes=outcomes, reported=False)
-    by_name = {item["name"]: item for item in report.get("results", [])}
     outcomes = tuple(
         TestOutcome(
             name=c.name,
             source=c.source,
-            passed=bool(by_name.get(c.name, {}).get("passed", False)),
-            error=str(by_name.get(c.name, {}).get("error", "no result reported"))[
-                -MAX_EVIDENCE_CHARS:
-            ],
+            passed=status == "p",
+            error=error[-MAX_EVIDENCE_CHARS:],
         )
-        for c in suite.cases
+        for c, (status, error) in zip(suite.cases, report, strict=True)
     )
-    return TestRun(execution=execution, outcomes=outcomes, reported=True)
+    statuses = tuple(status for status, _ in report)
+    return TestRun(execution=execution, outcomes=outcomes, reported=True, statuses=statuses)
+
+
+EXITED_EARLY = (
+    "the program exited with code 0 before the tests finished: synth's driver never saw "
+    "the last test return, and exiting is not passing"
+)
 
 
 def _test_function_name(source: str) -> str | None:
@@ -104,12 +153,34 @@ def _test_function_name(source: str) -> str | None:
     return None
 
 
-def _find_report(stdout: str, nonce: str) -> dict | None:
+def _imported(*sources: str) -> set[str]:
+    """The top-level modules the tests import: the harness watches their functions."""
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def _find_report(stdout: str, nonce: str) -> list[tuple[str, str]] | None:
+    """The harness's entries, (status, error) per case, from its last report line."""
     for line in reversed(stdout.splitlines()):
-        if line.startswith(nonce):
+        if line.startswith(nonce + ":"):
+            body = line[len(nonce) + 1 :]
             try:
-                return json.loads(line[len(nonce) :])
-            except json.JSONDecodeError:
+                return [
+                    (item[0], bytes.fromhex(item[1:]).decode("utf-8", "replace"))
+                    for item in body.split(";")
+                    if item and item[0] in "pfxtr"
+                ]
+            except ValueError:
                 return None
     return None
 

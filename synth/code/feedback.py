@@ -21,6 +21,13 @@ def feedback_text(verdict: Verdict) -> str:
         return "Your previous answer could not be obtained. Answer again."
     if verdict.stage == "parse":
         return f"The code does not parse.\n{verdict.detail}"
+    if verdict.reason == "static/tampering":
+        return (
+            "The solution was rejected before running: it reaches for the test machinery "
+            f"instead of solving the problem ({verdict.detail}). Solve the problem with plain "
+            "code: no exiting, no introspection, no rebinding builtins or modules, no files, "
+            "no input."
+        )
     if verdict.stage == "lint":
         lines = "\n".join(str(m) for m in verdict.lint)
         return f"The static checks (ruff) report errors:\n{lines}"
@@ -30,6 +37,13 @@ def feedback_text(verdict: Verdict) -> str:
 def _tests_feedback(verdict: Verdict) -> str:
     failed = [o for o in verdict.tests if not o.passed]
     parts = [f"{len(failed)} of {len(verdict.tests)} tests fail."]
+    if verdict.reason == "exited_early":
+        parts.append(
+            "The program exited (with code 0) before the tests finished: exiting is not "
+            "passing. Let every test run to its end; do not exit the process."
+        )
+    elif verdict.reason in ("tampering", "wrong_return_type"):
+        parts.append(verdict.detail)
     execution = verdict.execution
     if execution is not None and execution.status in ("timeout", "memory", "output_limit"):
         limit = {

@@ -1,13 +1,17 @@
 """Verify a solution in any sandbox language against tests written in that language.
 
-Solution and tests become one program the language's usual way (languages.py): compiled
-once when the language compiles, then run; the tests' `main` or top-level asserts decide.
-The verdict has the same shape as the Python one:
+Solution and tests become one program the language's usual way (languages.py), wrapped
+by synth's driver, which prints a per-run secret (passed on stdin, read before any model
+code runs) only after the tests' entry point returns: compiled once when the language
+compiles, then run. The verdict has the same shape as the Python one:
 
+- stage "lint", reason "static/tampering": the solution exits, reads input, or reaches
+  for the machinery (code/tampering.py), or the tests read input;
 - stage "compile", reason "compile_error": the compiler's (or syntax checker's) messages;
 - stage "tests": "tests_failed" quoting the failed assert, panic or exception, or the limit
-  that stopped the run ("timeout", "memory", "output_limit"), or "error";
-- stage "ok": the program ran to a zero exit.
+  that stopped the run ("timeout", "memory", "output_limit"), "exited_early" (a zero exit
+  without the driver's proof: the program left before the tests ended), or "error";
+- stage "ok": the program ran to a zero exit AND the driver printed the secret.
 
 Python keeps its richer path (standalone.py: ruff, one outcome per test).
 """
@@ -15,10 +19,13 @@ Python keeps its richer path (standalone.py: ruff, one outcome per test).
 from __future__ import annotations
 
 import re
+import secrets
 
+from synth.code.tampering import RULES, python_findings, source_findings
+from synth.code.verify import TAMPERING, tampering_verdict
 from synth.records import ExecResult, Sample, TestOutcome, Verdict, stable_id
 from synth.sandbox.base import Limits, Sandbox
-from synth.sandbox.languages import get_language
+from synth.sandbox.languages import get_language, test_program
 
 MAX_EVIDENCE_CHARS = 2000
 QUOTED_LINES = 4
@@ -32,16 +39,14 @@ _FAILURE_LINE = re.compile(
 
 
 def verify_program(
-    language: str, solution: str, tests: str, sandbox: Sandbox, limits: Limits
+    language: str,
+    solution: str,
+    tests: str,
+    sandbox: Sandbox,
+    limits: Limits,
+    rules: tuple[str, ...] = RULES,
 ) -> Verdict:
     spec = get_language(language)
-    execution = sandbox.run(
-        spec.program(solution, tests),
-        spec.command(limits.memory_mb),
-        limits,
-        compile=spec.compile,
-        language=language,
-    )
     sample = Sample(
         id=stable_id("file", language, solution),
         problem_id="file",
@@ -50,10 +55,42 @@ def verify_program(
         text=solution,
         code=solution,
     )
-    return verdict_from_execution(sample, tests, execution)
+    guard = python_findings if language == "python" else source_findings
+    findings = (
+        guard(solution, rules) if language == "python" else guard(language, solution, rules)
+    ) + [f for f in source_findings(language, tests, ("input",)) if "input" in rules]
+    if findings:
+        return tampering_verdict(stable_id("verdict", sample.id), findings)
+    secret = secrets.token_hex(16)
+    program = test_program(spec, solution, tests, limits.memory_mb)
+    if not program.driven:  # no entry point to wrap: a run could prove nothing
+        return Verdict(
+            id=stable_id("verdict", sample.id),
+            passed=False,
+            stage="tests",
+            reason="no_test_main",
+            detail="synth's test driver found no entry point of the tests to wrap "
+            f"({spec.name}: the tests' main function)",
+        )
+    execution = sandbox.run(
+        program.files,
+        list(program.command),
+        limits,
+        stdin=secret + "\n",
+        compile=program.compile,
+        language=language,
+    )
+    proved = secret in execution.stdout
+    execution = execution.model_copy(
+        update={"stdout": execution.stdout.replace("\n" + secret + "\n", "").replace(secret, "")}
+    )
+    return verdict_from_execution(sample, tests, execution, proved=proved)
 
 
-def verdict_from_execution(sample: Sample, tests: str, execution: ExecResult) -> Verdict:
+def verdict_from_execution(
+    sample: Sample, tests: str, execution: ExecResult, *, proved: bool = False
+) -> Verdict:
+    """The verdict on one run of a test program; `proved`: the driver's secret was printed."""
     execution = execution.model_copy(
         update={
             "stdout": execution.stdout[-MAX_EVIDENCE_CHARS:],
@@ -70,11 +107,16 @@ def verdict_from_execution(sample: Sample, tests: str, execution: ExecResult) ->
             detail=(execution.stderr or execution.stdout).strip()[-MAX_EVIDENCE_CHARS:],
             execution=execution,
         )
-    passed = execution.status == "ok"
-    why = "" if passed else failure_line(execution)
+    passed = execution.status == "ok" and proved
+    if execution.status == "ok" and not proved:
+        why = EXITED_EARLY
+    else:
+        why = "" if passed else failure_line(execution)
     outcome = TestOutcome(name="tests", source=tests, passed=passed, error=why)
     if passed:
-        reason, detail = "passed", "the tests ran to a zero exit"
+        reason, detail = "passed", "the tests ran to their end and the program exited 0"
+    elif execution.status == "ok":
+        reason, detail = "exited_early", why
     elif execution.status == "failed":
         reason, detail = "tests_failed", why
     else:
@@ -88,6 +130,13 @@ def verdict_from_execution(sample: Sample, tests: str, execution: ExecResult) ->
         tests=(outcome,),
         execution=execution,
     )
+
+
+EXITED_EARLY = (
+    "the program exited with code 0 before the tests finished (synth's driver never saw the "
+    "tests' entry point return): exiting is not passing"
+)
+__all__ = ["TAMPERING", "verdict_from_execution", "verify_program"]
 
 
 def failure_line(execution: ExecResult) -> str:

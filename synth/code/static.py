@@ -3,7 +3,8 @@
 Ruff runs once per batch (each sample written to its own file in a temporary directory),
 not once per sample: starting a linter costs more than linting a small function.
 Messages keep the rule code, line, column and text. Rules in `blocking` fail a sample;
-the others selected are recorded as warnings.
+the others selected are recorded as warnings. The tampering guard (tampering.py) runs on
+the syntax tree too: a solution that reaches for the checker's machinery fails here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
 
+from synth.code.tampering import RULES, Finding, python_findings
 from synth.records import LintMessage
 
 # pyflakes (F), syntax errors (E9), pylint errors (PLE) and bug-prone bugbear rules.
@@ -43,6 +45,8 @@ class LintConfig:
     selected: tuple[str, ...] = SELECTED
     blocking: tuple[str, ...] = BLOCKING
     timeout_s: float = 60.0
+    # tampering rules (tampering.RULES) that reject a solution; () turns the guard off
+    tampering: tuple[str, ...] = RULES
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,11 @@ class StaticReport:
     syntax_error: str | None = None
     errors: tuple[LintMessage, ...] = ()
     warnings: tuple[LintMessage, ...] = field(default=())
+    tampering: tuple[Finding, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return self.syntax_error is None and not self.errors
+        return self.syntax_error is None and not self.errors and not self.tampering
 
 
 def syntax_error(code: str) -> str | None:
@@ -77,7 +82,17 @@ def check_batch(codes: Sequence[str], config: LintConfig = LintConfig()) -> list
         found = messages.get(index, [])
         errors = tuple(m for m in found if m.code.startswith(config.blocking))
         warnings = tuple(m for m in found if not m.code.startswith(config.blocking))
-        reports.append(StaticReport(syntax_error=code_syntax, errors=errors, warnings=warnings))
+        found_tampering = (
+            tuple(python_findings(codes[index], config.tampering)) if code_syntax is None else ()
+        )
+        reports.append(
+            StaticReport(
+                syntax_error=code_syntax,
+                errors=errors,
+                warnings=warnings,
+                tampering=found_tampering,
+            )
+        )
     return reports
 
 

@@ -69,6 +69,24 @@ def stub_translation(language: str, code: str, name: str) -> str | None:
     return None
 
 
+def find_body(language: str, code: str, header: re.Pattern) -> tuple[int, int, int] | None:
+    """(start of the header, end of the header match, index of the body's closing brace)
+    of the first function `header` matches outside literals and comments, else None.
+    The test driver uses it to rename the tests' main (sandbox/languages.py)."""
+    for match in header.finditer(code):
+        if _inside_literal_or_comment(code, match.start(), language):
+            continue
+        close = _matching(code, match.end() - 1, "(", ")", language)
+        if close is None:
+            continue
+        open_brace = _next_code_char(code, close + 1, "{", language)
+        if open_brace is None:
+            continue
+        end = _matching(code, open_brace, "{", "}", language)
+        return None if end is None else (match.start(), match.end(), end)
+    return None
+
+
 def _default_body(language: str, declared: str, after_params: str) -> str:
     if language == "javascript":
         return "{ return undefined; }"

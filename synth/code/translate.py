@@ -268,19 +268,28 @@ def check_translation(
                 "they do not check its results",
             }
         )
-    if against_stub.stage == "compile":
+    if against_stub.reason not in STUB_FAILURES:
+        # The stub did not fail a test: it did not compile, or the program left (an early
+        # exit, a sandbox error) before any test could judge it. Neither shows faithfulness.
         return verdict.model_copy(
             update={
                 "passed": False,
                 "stage": "tests",
                 "reason": "stub_unusable",
-                "detail": "the default-value stub of the solution does not compile, so the "
-                "tests' faithfulness cannot be shown: " + against_stub.detail[:300],
+                "detail": "the default-value stub of the solution gave no test failure to "
+                f"show the tests' faithfulness ({against_stub.reason}): "
+                + against_stub.detail[:300],
             }
         )
     return verdict.model_copy(
         update={"detail": verdict.detail + "; they fail a default-value stub"}
     )
+
+
+# How a run against the stub may end for the tests to count as failing it: a failed
+# assert, panic or exception, or the stub sending the tests past a limit. Not an early exit
+# (a zero exit without the driver's proof is no test result), not a compile error.
+STUB_FAILURES = ("tests_failed", "timeout", "memory", "output_limit")
 
 
 def translation_feedback(verdict: Verdict) -> str:

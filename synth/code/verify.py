@@ -78,6 +78,8 @@ def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict
         return Verdict(
             id=vid, passed=False, stage="parse", reason="syntax", detail=report.syntax_error
         )
+    if report.tampering:
+        return tampering_verdict(vid, report.tampering)
     if report.errors:
         return Verdict(
             id=vid,
@@ -88,6 +90,21 @@ def verdict_before_tests(sample: Sample, report: StaticReport | None) -> Verdict
             lint=report.errors + report.warnings,
         )
     return None
+
+
+def tampering_verdict(vid: str, findings) -> Verdict:
+    """The rejection of a solution that reaches for the checker instead of the problem."""
+    return Verdict(
+        id=vid,
+        passed=False,
+        stage="lint",
+        reason=TAMPERING,
+        detail="the solution uses what no solution of these problems needs: "
+        + "; ".join(str(f) for f in findings[:5]),
+    )
+
+
+TAMPERING = "static/tampering"
 
 
 def verdict_from_run(
@@ -105,7 +122,7 @@ def verdict_from_run(
         "execution": run.execution,
     }
     if not run.reported:
-        reason = run.execution.status if run.execution.status != "ok" else "no_report"
+        reason = run.execution.status if run.execution.status != "ok" else "exited_early"
         return Verdict(
             passed=False,
             stage="tests",
@@ -121,6 +138,12 @@ def verdict_from_run(
             detail="no tests left to run",
             **evidence,
         )
+    for status, reason in (("t", "tampering"), ("r", "wrong_return_type")):
+        caught = [o for o in outcomes if run.status_of(o.name) == status]
+        if caught:
+            return Verdict(
+                passed=False, stage="tests", reason=reason, detail=caught[0].error[:500], **evidence
+            )
     if failed:
         return Verdict(
             passed=False,

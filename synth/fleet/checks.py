@@ -145,6 +145,7 @@ def _run_json(run: TestRun | None) -> dict | None:
         "execution": run.execution.model_dump(mode="json"),
         "outcomes": [o.model_dump(mode="json") for o in run.outcomes],
         "reported": run.reported,
+        "statuses": list(run.statuses),  # exited early / tampering / wrong type, per case
     }
 
 
@@ -155,4 +156,5 @@ def _run_from_json(data: dict | None) -> TestRun | None:
         execution=ExecResult.model_validate(data["execution"]),
         outcomes=tuple(TestOutcome.model_validate(o) for o in data["outcomes"]),
         reported=data["reported"],
+        statuses=tuple(data.get("statuses", ())),
     )

@@ -18,7 +18,11 @@ Each run gets:
   is killed as soon as stdout + stderr exceed it).
 
 When the program's main process ends, bwrap ends and the kernel kills everything left in
-the PID namespace, so nothing it started outlives the run.
+the PID namespace. bwrap's monitor exits as soon as the main process does, while the
+namespace's init is still killing and reaping the rest; so a run also waits (bounded) for
+that init, whose host pid bwrap reports on its status fd, to be gone: once it is, the
+kernel has reaped every process of the namespace (an init exits only after its namespace is
+empty), and a run returns only when every process it started is gone.
 
 Not guaranteed: this is not a defence against kernel exploits, the memory limit is per
 process address space (not the total of a process tree). The Docker backend gives
@@ -31,6 +35,7 @@ import functools
 import itertools
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +54,7 @@ from synth.sandbox.languages import get_language
 WORKDIR = "/work"
 UID_BASE, UID_COUNT = 300000, 4096  # unused uids the runs take turns with (root only)
 READ_CHUNK = 65536
+REAP_TIMEOUT_S = 5.0  # how long a run waits for its namespace to empty after bwrap ends
 
 
 class BubblewrapSandbox:
@@ -155,6 +161,7 @@ class BubblewrapSandbox:
         env: Mapping[str, str],
         address_space: bool,
         writable: bool,
+        status_fd: int | None = None,
     ) -> list[str]:
         cpu = math.ceil(limits.cpu_s or limits.timeout_s)
         memory = limits.memory_mb * 1024 * 1024
@@ -176,6 +183,7 @@ class BubblewrapSandbox:
             f"--fsize={limits.max_file_mb * 1024 * 1024}",
             "--core=0",
             self.bwrap,
+            *(["--json-status-fd", str(status_fd)] if status_fd is not None else []),
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
@@ -243,17 +251,21 @@ class BubblewrapSandbox:
     ) -> ExecResult:
         started = time.monotonic()
         user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
+        status_r, status_w = os.pipe()
         try:
             process = subprocess.Popen(
-                self._argv(host_dir, command, limits, env, address_space, writable),
+                self._argv(host_dir, command, limits, env, address_space, writable, status_w),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(status_w,),
                 **user,
             )
         except OSError as exc:
+            os.close(status_r)
+            os.close(status_w)
             return ExecResult(
                 status="error",
                 exit_code=None,
@@ -271,6 +283,8 @@ class BubblewrapSandbox:
         if timed_out or capture.overflow.is_set():
             _kill(process)
         process.wait()
+        os.close(status_w)
+        _wait_for_namespace(_sandbox_init_pid(status_r), uid)
         capture.join()
         duration = time.monotonic() - started
         stdout, stderr = capture.text()
@@ -336,6 +350,48 @@ class _Capture:
         return tuple(
             bytes(self.buffers[n]).decode("utf-8", errors="replace") for n in ("stdout", "stderr")
         )
+
+
+def _sandbox_init_pid(status_r: int) -> int | None:
+    """The host pid of the sandbox's PID-namespace init, from bwrap's status fd (closes it)."""
+    data = b""
+    try:
+        while chunk := os.read(status_r, READ_CHUNK):
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        os.close(status_r)
+    found = re.search(rb'"child-pid"\s*:\s*(\d+)', data)
+    return int(found.group(1)) if found else None
+
+
+def _wait_for_namespace(init_pid: int | None, uid: int | None) -> None:
+    """Return once the namespace's init is gone (or a zombie): the kernel lets an init exit
+    only after every other process of its namespace is reaped. Bounded; a namespace that
+    does not empty in time is killed (as root, by its uid: nothing else runs under it)."""
+    if init_pid is None:
+        return
+    deadline = time.monotonic() + REAP_TIMEOUT_S
+    while _alive_not_zombie(init_pid, uid):
+        if time.monotonic() > deadline:
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return
+        time.sleep(0.0005)  # the kernel is killing the rest: microseconds to a few ms
+
+
+def _alive_not_zombie(pid: int, uid: int | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        if uid is not None and os.stat(f"/proc/{pid}").st_uid != uid:
+            return False  # the pid was reused by an unrelated process
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
 
 
 def _kill(process: subprocess.Popen) -> None:
