@@ -56,15 +56,19 @@ def skill_problem_request(
     )
 
 
-def string_fields_schema(max_lengths: dict[str, int]) -> dict:
+def string_fields_schema(
+    max_lengths: dict[str, int], constraints: dict[str, dict] | None = None
+) -> dict:
     """A JSON schema for an object of required string fields, in this order, each at most
     `max_lengths[name]` characters: the bound closes a string a looping model would
-    otherwise fill to max_tokens. Nothing fancier (patterns, nesting), so every grammar
-    backend compiles it quickly."""
+    otherwise fill to max_tokens. `constraints[name]` adds JSON-schema string keywords
+    (minLength, pattern) to a field; no nesting, so grammar backends compile it quickly."""
+    constraints = constraints or {}
     return {
         "type": "object",
         "properties": {
-            name: {"type": "string", "maxLength": limit} for name, limit in max_lengths.items()
+            name: {"type": "string", "maxLength": limit, **constraints.get(name, {})}
+            for name, limit in max_lengths.items()
         },
         "required": list(max_lengths),
         "additionalProperties": False,

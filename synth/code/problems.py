@@ -44,7 +44,17 @@ FIELDS = ("statement", "signature", "examples")
 # Characters, not tokens: together about 700 tokens of English and code, inside the
 # request's 1024 max_tokens, so a model looping inside a string is cut off by the grammar
 # and the object still closes.
-PROBLEM_SCHEMA = string_fields_schema({"statement": 1500, "signature": 200, "examples": 800})
+PROBLEM_SCHEMA = string_fields_schema(
+    {"statement": 1500, "signature": 200, "examples": 800},
+    # what the parser would reject anyway, made impossible to write: an empty statement, a
+    # signature that is not one `def` line ending in a colon (measured on the 0.5B model:
+    # "", "void f(...)", a whole body, a missing colon)
+    {
+        "statement": {"minLength": MIN_STATEMENT_CHARS},
+        "signature": {"pattern": r"^def [A-Za-z_][A-Za-z0-9_]*\(.*\)( -> [^:]+)?:$"},
+        "examples": {"minLength": 10},
+    },
+)
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
@@ -142,13 +152,28 @@ def _signature(text: str) -> tuple[str, str] | None:
 
 
 def _parse_header(block: str) -> ast.Module | None:
-    """Parse a block that may hold only `def f(...) -> T:` lines (no body)."""
-    for candidate in (block, block.rstrip() + "\n    ..."):
+    """Parse a block that may hold only `def f(...) -> T:` lines (no body), or, failing
+    that, the first `def` line in it as small models write one: without its colon, with a
+    one-line body after it, or followed by a body cut short."""
+    candidates = [block, block.rstrip() + "\n    ..."]
+    for pattern in _DEF_LINES:
+        candidates += [f"{m.group(1)}:\n    ..." for m in pattern.finditer(block)][:1]
+    for candidate in candidates:
         try:
             return ast.parse(candidate)
         except (SyntaxError, ValueError):
             continue
     return None
+
+
+# `def name(params) -> annotation` on one line; greedy and lazy about the closing paren, for
+# parameters with parenthesised defaults and for a body on the same line
+_DEF_LINES = tuple(
+    re.compile(
+        rf"^[ \t]*(def[ \t]+\w+[ \t]*\({params}\)(?:[ \t]*->[ \t]*[^:\n]+?)?)[ \t]*(?::|$)", re.M
+    )
+    for params in (".*", ".*?")
+)
 
 
 def load_verified_problems(run_dir: str | Path) -> list[tuple[Problem, TestSuite]]:

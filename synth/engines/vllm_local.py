@@ -46,7 +46,10 @@ GPU_MEMORY_UTILIZATION = 0.9
 CPU_MEMORY_UTILIZATION = 0.3  # vLLM's CPU backend: a fraction of NUMA node 0's memory
 # "name" or "owner/name": what the Hugging Face hub accepts as a model id
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-MODEL_FIX = "pass a checkpoint directory, a hub id such as owner/name, or 'tiny'"
+MODEL_FIX = (
+    "pass a known model's name (synth model list), a checkpoint directory, a hub id such as "
+    "owner/name, or 'tiny'"
+)
 
 
 class VLLMConfig(Frozen):
@@ -113,6 +116,7 @@ class VLLMEngine:
         # vLLM may lower max_model_len to what its KV cache holds: trust its value
         self.max_model_len: int = self.llm.llm_engine.model_config.max_model_len
         self.tokenizer = self.llm.get_tokenizer()
+        self.model_defaults = model_sampling_defaults(self.llm.llm_engine.model_config)
         log.info(
             "vLLM loaded %s on %s in %.1f s (max_model_len %d)",
             config.model,
@@ -126,8 +130,9 @@ class VLLMEngine:
     def sampling_params(self, request: ChatRequest):
         from vllm import SamplingParams
 
-        options: dict = {}
-        # None keeps vLLM's own default (no penalty)
+        # The model's own recommendations where the request leaves them open: small
+        # instruct models loop without their repetition penalty and top-k.
+        options: dict = dict(self.model_defaults)
         if request.repetition_penalty is not None:
             options["repetition_penalty"] = request.repetition_penalty
         if request.frequency_penalty is not None:
@@ -244,6 +249,18 @@ def _structured_params_class() -> tuple[str, type]:
         from vllm.sampling_params import GuidedDecodingParams
 
         return "guided_decoding", GuidedDecodingParams
+
+
+def model_sampling_defaults(model_config) -> dict:
+    """The repetition penalty and top-k of the model's generation_config.json (what its
+    authors recommend), for requests that set neither; temperature and top-p stay the
+    request's, since each step chooses its own."""
+    try:
+        recommended = model_config.get_diff_sampling_param()
+    except Exception:  # an older vLLM, or no generation config: vLLM's neutral defaults
+        log.debug("no generation config defaults", exc_info=True)
+        return {}
+    return {k: recommended[k] for k in ("repetition_penalty", "top_k") if k in recommended}
 
 
 def _completion(choice, prompt_tokens: int) -> Completion:

@@ -35,7 +35,11 @@ MIN_STATEMENT_CHARS = 20
 FIELDS = ("problem", "reference_program")
 # Characters (escapes count once): about 750 tokens together, inside the request's 1024
 # max_tokens, so a looping string is closed by the grammar before the limit.
-PROBLEM_SCHEMA = string_fields_schema({"problem": 1000, "reference_program": 1800})
+PROBLEM_SCHEMA = string_fields_schema(
+    {"problem": 1000, "reference_program": 1800},
+    # an empty problem or program is never usable: the grammar rules them out
+    {"problem": {"minLength": 30}, "reference_program": {"minLength": 20}},
+)
 
 
 def problem_request(combo: SkillCombo, *, seed: int, temperature: float = 1.0) -> ChatRequest:
