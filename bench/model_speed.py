@@ -6,6 +6,9 @@ Each dtype gets its own engine in its own process, one after the other, so they 
 share the cores.
 
     python bench/model_speed.py --model qwen2.5-coder-0.5b-instruct --dtype float32 bfloat16
+    python bench/model_speed.py --dtype bfloat16 --env VLLM_CPU_NUM_OF_RESERVED_CPU=0
+
+`--env` sets variables in the engine's process (vLLM reads its CPU settings at start-up).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import multiprocessing
 import time
 
 
-def measure(model: str, dtype: str, prompts: int, max_tokens: int, queue) -> None:
+def measure(model: str, dtype: str, prompts: int, max_tokens: int, env: dict, queue) -> None:
+    import os
+
+    os.environ.update(env)
     from synth.engines.base import ChatRequest, user
     from synth.engines.vllm_local import VLLMConfig, VLLMEngine
     from synth.models.registry import ensure_model, known_model, resolve_model
@@ -62,6 +68,7 @@ def measure(model: str, dtype: str, prompts: int, max_tokens: int, queue) -> Non
         {
             "model": model,
             "dtype": dtype,
+            "env": env,
             "start_s": round(start_s, 1),
             "generate_s": round(elapsed, 1),
             "tokens": tokens,
@@ -76,12 +83,15 @@ def main() -> None:
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the engine")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
+    env = dict(item.split("=", 1) for item in args.env)
     for dtype in args.dtype:
         queue = context.Queue()
         process = context.Process(
-            target=measure, args=(args.model, dtype, args.prompts, args.max_tokens, queue)
+            target=measure,
+            args=(args.model, dtype, args.prompts, args.max_tokens, env, queue),
         )
         process.start()
         result = queue.get()

@@ -933,7 +933,17 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # SystemExit unwinds through every `finally`, so a terminated run writes its summary and
+    # closes its engine: without this, vLLM's engine processes outlive a killed `synth`
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app()
     except SynthError as exc:

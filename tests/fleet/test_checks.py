@@ -64,6 +64,8 @@ def test_verify_round_trip(sandbox):
     local = verify_samples(samples, {"p": SUITE}, sandbox, LIMITS, LintConfig(), 2)
     assert [v.passed for v, _ in shipped] == [v.passed for v, _ in local] == [True, False]
     assert [r.outcomes for _, r in shipped] == [r.outcomes for _, r in local]
+    # the per-case statuses (passed, failed, exited early, tampering, wrong type) travel too
+    assert [r.statuses for _, r in shipped] == [r.statuses for _, r in local] != [(), ()]
 
 
 def shipped_in_parts(task: CheckTask, sandbox):

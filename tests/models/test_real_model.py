@@ -13,6 +13,7 @@ import pytest
 
 from synth.engines.base import ChatRequest, user
 from synth.models.registry import MARKER, lookup
+from synth.store import local_path
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +61,72 @@ def test_a_greedy_completion_is_real_code(real_engine):
     assert completion.finish_reason == "stop"  # it ends its turn: stop tokens work
     assert "def add(" in completion.text and "return a + b" in completion.text
     assert completion.completion_tokens < 200
+
+
+def _check_run_against_its_shards(store, stats):
+    """The records the pipeline returned counts for are the ones in the shards, and every
+    verified trajectory's evidence says passed at every attempt's end."""
+    shard_records = [
+        json.loads(line)
+        for shard in sorted((local_path(store.location) / "records").glob("shard-*.jsonl"))
+        for line in shard.read_text().splitlines()
+        if line.strip()
+    ]
+    records = list(store.records())
+    assert {r["id"] for r in shard_records} == {r.id for r in records}
+    verified = [r for r in records if r.status == "verified"]
+    assert len(verified) == stats.records_verified >= 1
+    for record in verified:
+        good = [t for t in record.trajectories if t.verified]
+        assert good
+        for trajectory in good:
+            last = trajectory.attempts[-1]
+            assert last.verdict.passed and last.verdict.stage == "ok"
+            assert [a.sample.round for a in trajectory.attempts] == list(
+                range(1, len(trajectory.attempts) + 1)
+            )
+            assert all(not a.verdict.passed for a in trajectory.attempts[:-1])
+    return verified
+
+
+@pytest.mark.sandbox
+def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_engine, sandbox):
+    from synth.code.execute import run_tests
+    from synth.pipeline import Pipeline, RunConfig
+    from synth.sandbox.base import Limits
+    from synth.store import RunStore
+    from synth.taxonomy import default_taxonomy_path, load_taxonomy
+
+    config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
+    store = RunStore(tmp_path / "code")
+    stats = Pipeline(
+        load_taxonomy(default_taxonomy_path()), real_engine, sandbox, store, config
+    ).run()
+    verified = _check_run_against_its_shards(store, stats)
+    for record in verified:
+        assert len(record.tests.cases) >= config.min_tests
+        code = next(t for t in record.trajectories if t.verified).attempts[-1].sample.code
+        rerun = run_tests(sandbox, code, record.tests, config.limits)  # the evidence holds
+        assert rerun.reported and all(o.passed for o in rerun.outcomes), rerun
+
+
+@pytest.mark.sandbox
+def test_a_small_math_run_on_the_real_model_verifies_answers(tmp_path, real_engine, sandbox):
+    from pathlib import Path
+
+    from synth.math.equivalence import check_equal
+    from synth.math.pipeline import MathPipeline
+    from synth.pipeline import RunConfig
+    from synth.sandbox.base import Limits
+    from synth.store import RunStore
+    from synth.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(Path(__file__).parents[2] / "taxonomies/math/skills.yaml")
+    config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
+    store = RunStore(tmp_path / "math")
+    stats = MathPipeline(taxonomy, real_engine, sandbox, store, config).run()
+    verified = _check_run_against_its_shards(store, stats)
+    for record in verified:
+        assert record.problem.answer and record.problem.answer_source is not None
+        answer = next(t for t in record.trajectories if t.verified).attempts[-1].sample.answer
+        assert check_equal(record.problem.answer, answer).equivalent
