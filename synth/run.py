@@ -113,7 +113,11 @@ def check_settings(store: RunStore, settings: dict) -> None:
         )
 
 
-def run_generate(options: GenerateOptions, console: Console) -> Stats:
+def run_generate(
+    options: GenerateOptions, console: Console, engine: Engine | None = None
+) -> Stats:
+    """Run (or resume) the pipeline the options describe. `engine`: an open engine to use
+    (and leave open) instead of opening the one the options name."""
     taxonomy_path = options.taxonomy or default_taxonomy_path()
     taxonomy = load_taxonomy(taxonomy_path)
     config = options.run
@@ -145,7 +149,8 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
     }
     check_settings(store, settings)
     sandbox = open_sandbox(options.sandbox, console)
-    engine = open_engine(options)
+    owns_engine = engine is None
+    engine = engine or open_engine(options)
     judge_engine = None
     if options.judge_base_url:
         from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
@@ -193,7 +198,8 @@ def run_generate(options: GenerateOptions, console: Console) -> Stats:
             store.write_summary(
                 {**pipeline.stats.summary(), "finished": finished, "settings": settings}
             )
-            engine.close()
+            if owns_engine:
+                engine.close()
             sandbox.close()
             if judge_engine is not None:
                 judge_engine.close()
