@@ -79,21 +79,10 @@ def parse_problem(
         if found.error:  # it tried to answer in JSON: that is the more useful reason
             detail = f"{found.error} (and no '## Problem' section)"
         return Rejection(reason="unparseable", detail=detail)
-    if len(statement) < MIN_STATEMENT_CHARS:
-        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
-    signature = _signature(sections.get("signature", "") or completion.text)
-    if signature is None:
-        return Rejection(reason="unparseable", detail="no parseable Python function signature")
-    header, entry_point = signature
     examples = sections.get("examples", sections.get("example", "")).strip()
-    return Problem(
-        id=problem_id,
-        slot=combo.slot,
-        concept_ids=tuple(combo.concept_ids),
-        statement=statement,
-        signature=header,
-        entry_point=entry_point,
-        examples=examples,
+    signature = sections.get("signature", "") or completion.text
+    return _problem(
+        statement, signature, examples, combo, problem_id, "no parseable Python function signature"
     )
 
 
@@ -104,15 +93,31 @@ def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> Problem | Re
         if isinstance(value, Rejection):
             return value
         values[name] = value
-    statement = values["statement"]
+    signature = values["signature"]
+    return _problem(
+        values["statement"],
+        signature,
+        values["examples"],
+        combo,
+        problem_id,
+        f"JSON field 'signature' is no Python def line: {signature[:120]!r}",
+    )
+
+
+def _problem(
+    statement: str,
+    signature_text: str,
+    examples: str,
+    combo: SkillCombo,
+    problem_id: str,
+    no_signature: str,
+) -> Problem | Rejection:
+    """The Problem, from either format's fields, or why not (`no_signature`: the detail)."""
     if len(statement) < MIN_STATEMENT_CHARS:
         return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
-    signature = _signature(values["signature"])
+    signature = _signature(signature_text)
     if signature is None:
-        return Rejection(
-            reason="unparseable",
-            detail=f"JSON field 'signature' is no Python def line: {values['signature'][:120]!r}",
-        )
+        return Rejection(reason="unparseable", detail=no_signature)
     header, entry_point = signature
     return Problem(
         id=problem_id,
@@ -121,7 +126,7 @@ def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> Problem | Re
         statement=statement,
         signature=header,
         entry_point=entry_point,
-        examples=values["examples"],
+        examples=examples,
     )
 
 

@@ -10,6 +10,7 @@ comments), and put in a body that returns the zero value of the declared return 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # Where a function named NAME is defined, per language; group "ret" is the return type when
 # the language writes it in the header.
@@ -51,6 +52,28 @@ def stub_translation(language: str, code: str, name: str) -> str | None:
     if language not in _HEADERS:
         return None
     header = re.compile(_HEADERS[language].format(name=re.escape(name)))
+    span = function_span(language, code, header)
+    if span is None:
+        return None
+    between = code[span.close_paren + 1 : span.open_brace]
+    body = _default_body(language, span.match.groupdict().get("ret") or "", between)
+    return code[: span.open_brace] + body + code[span.close_brace + 1 :]
+
+
+class FunctionSpan(NamedTuple):
+    """Where a function is in a source: its header match and the indices of the closing
+    paren of its parameters and of the braces around its body."""
+
+    match: re.Match
+    close_paren: int
+    open_brace: int
+    close_brace: int
+
+
+def function_span(language: str, code: str, header: re.Pattern) -> FunctionSpan | None:
+    """The first function `header` matches outside literals and comments whose parameters
+    and body braces close, else None (a body that never closes: None at once). The stubs
+    replace its body; the test driver renames the tests' main (sandbox/languages.py)."""
     for match in header.finditer(code):
         if _inside_literal_or_comment(code, match.start(), language):
             continue
@@ -61,29 +84,7 @@ def stub_translation(language: str, code: str, name: str) -> str | None:
         if open_brace is None:
             continue
         end = _matching(code, open_brace, "{", "}", language)
-        if end is None:
-            return None
-        between = code[close + 1 : open_brace]
-        body = _default_body(language, match.groupdict().get("ret") or "", between)
-        return code[:open_brace] + body + code[end + 1 :]
-    return None
-
-
-def find_body(language: str, code: str, header: re.Pattern) -> tuple[int, int, int] | None:
-    """(start of the header, end of the header match, index of the body's closing brace)
-    of the first function `header` matches outside literals and comments, else None.
-    The test driver uses it to rename the tests' main (sandbox/languages.py)."""
-    for match in header.finditer(code):
-        if _inside_literal_or_comment(code, match.start(), language):
-            continue
-        close = _matching(code, match.end() - 1, "(", ")", language)
-        if close is None:
-            continue
-        open_brace = _next_code_char(code, close + 1, "{", language)
-        if open_brace is None:
-            continue
-        end = _matching(code, open_brace, "{", "}", language)
-        return None if end is None else (match.start(), match.end(), end)
+        return None if end is None else FunctionSpan(match, close, open_brace, end)
     return None
 
 

