@@ -173,11 +173,16 @@ def _parse_header(block: str) -> ast.Module | None:
 
 # `def name(params) -> annotation` on one line; greedy and lazy about the closing paren, for
 # parameters with parenthesised defaults and for a body on the same line
-_DEF_LINES = tuple(
-    re.compile(
-        rf"^[ \t]*(def[ \t]+\w+[ \t]*\({params}\)(?:[ \t]*->[ \t]*[^:\n]+?)?)[ \t]*(?::|$)", re.M
-    )
-    for params in (".*", ".*?")
+_DEF_LINES = (
+    *(
+        re.compile(
+            rf"^[ \t]*(def[ \t]+\w+[ \t]*\({params}\)(?:[ \t]*->[ \t]*[^:\n]+?)?)[ \t]*(?::|$)",
+            re.M,
+        )
+        for params in (".*", ".*?")
+    ),
+    # last resort: the name and parameters alone, when what follows them is garbage
+    re.compile(r"^[ \t]*(def[ \t]+\w+[ \t]*\(.*?\))", re.M),
 )
 
 
