@@ -39,8 +39,10 @@ def tests_request(
     problem: Problem, *, seed: int, min_tests: int = 5, max_tests: int = 10
 ) -> ChatRequest:
     prompt = render("code/tests.j2", problem=problem, min_tests=min_tests, max_tests=max_tests)
+    # 1024 tokens hold ten asserts several times over; what a looping model writes past
+    # them is cut, and the finished statements before the cut are kept (read_tests)
     return ChatRequest(
-        messages=(user(prompt),), n=1, temperature=0.2, max_tokens=1536, seed=seed, tag="tests"
+        messages=(user(prompt),), n=1, temperature=0.2, max_tokens=1024, seed=seed, tag="tests"
     )
 
 

@@ -46,3 +46,33 @@ def test_recorded_problems_parse_or_are_what_the_grammar_now_forbids():
     assert len(parsed) == 13
     names = {p.entry_point for p in parsed}
     assert {"count_n_queens", "binary_search", "parse_csv", "circular_buffer"} <= names
+
+
+def test_recorded_tests_are_read_whatever_their_shape():
+    """15 test completions for the problems above (max_tokens 1536): three looped to the
+    limit, several define the solution themselves or repeat asserts."""
+    from synth.code.tests import read_tests
+    from synth.records import TestSuite
+
+    recorded = _recorded("qwen0.5b-code-tests.jsonl")
+    assert len(recorded) == 15
+    suites = []
+    for entry in recorded:
+        result = read_tests(entry["text"], entry["finish_reason"], entry["entry_point"])
+        if not isinstance(result, TestSuite):
+            assert entry["finish_reason"] == "length" and result.reason == "tests_truncated"
+            continue
+        suites.append(result)
+        assert result.truncated == (entry["finish_reason"] == "length")
+        name = entry["entry_point"]
+        # the model's own solution is never part of the tests that will judge others
+        assert f"def {name}(" not in result.setup
+        assert all(f"def {name}(" not in case.source for case in result.cases)
+        sources = [case.source for case in result.cases]
+        assert len(sources) == len(set(sources))
+        assert all(name in case.source for case in result.cases)
+    assert len(suites) >= 14  # the usable share the issue asks for is 90%
+    reasons = [d.reason for s in suites for d in s.dropped]
+    assert reasons.count("solution_in_tests") >= 5 and "duplicate" in reasons
+    # a completion that looped to the token limit still gives its finished asserts
+    assert any(s.truncated and len(s.cases) >= 3 for s in suites)
