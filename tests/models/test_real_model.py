@@ -97,7 +97,8 @@ def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_en
     from synth.store import RunStore
     from synth.taxonomy import default_taxonomy_path, load_taxonomy
 
-    config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
+    # the demo's run (Makefile: DEMO_ARGS): what `make demo` promises, this test shows
+    config = RunConfig(problems=8, samples=2, max_rounds=3, seed=0, limits=Limits(timeout_s=10))
     store = RunStore(tmp_path / "code")
     stats = Pipeline(
         load_taxonomy(default_taxonomy_path()), real_engine, sandbox, store, config
