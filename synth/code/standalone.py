@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synth.code.execute import run_tests
-from synth.code.static import check_batch
+from synth.code.static import LintConfig, check_batch
 from synth.code.tests import split_tests
 from synth.code.verify import verdict_before_tests, verdict_from_run
 from synth.errors import SynthError
@@ -27,13 +27,15 @@ def read_source(path: Path, flag: str) -> str:
         raise SynthError(f"{flag} {path}", "not UTF-8 text") from None
 
 
-def verify_files(solution: Path, tests: Path, sandbox: Sandbox, limits: Limits):
+def verify_files(
+    solution: Path, tests: Path, sandbox: Sandbox, limits: Limits, lint: LintConfig = LintConfig()
+):
     code = read_source(solution, "--solution")
     test_code = read_source(tests, "--tests")
     sample = Sample(
         id=stable_id("file", code), problem_id="file", trajectory=0, round=1, text=code, code=code
     )
-    report = check_batch([code])[0]
+    report = check_batch([code], lint)[0]
     early = verdict_before_tests(sample, report)
     if early is not None:
         return early
