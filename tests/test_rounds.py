@@ -60,11 +60,11 @@ def test_training_on_verified_data_raises_the_verified_yield(tmp_path, sandbox, 
                 "heldout": str(heldout),
                 "generate": {"problems": 2, "samples": 1, "max_rounds": 1, "max_tokens": 48},
                 "train": {
-                    "max_steps": 250,
+                    "max_steps": 400,
                     "learning_rate": 0.003,
                     "batch_size": 8,
                     "logging_steps": 50,
-                    "save_steps": 250,
+                    "save_steps": 400,
                 },
                 "max_model_len": 1024,
             }
