@@ -66,20 +66,9 @@ def parse_problem(
             detail = f"{found.error} (and {detail})"
         return Rejection(reason="unparseable", detail=detail)
     statement = text[start.end() : program_heading.start()].strip()
-    if len(statement) < MIN_STATEMENT_CHARS:
-        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
     blocks = python_blocks(text[program_heading.end() :])
-    if not blocks or not blocks[0].strip():
-        return Rejection(
-            reason="no_reference_program", detail="no ```python block after the heading"
-        )
-    return MathProblem(
-        id=problem_id,
-        slot=combo.slot,
-        concept_ids=tuple(combo.concept_ids),
-        statement=statement,
-        reference_program=blocks[0],
-    )
+    program = blocks[0] if blocks else ""
+    return _problem(statement, program, combo, problem_id, "no ```python block after the heading")
 
 
 def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> MathProblem | Rejection:
@@ -89,20 +78,31 @@ def _from_json(fields: dict, combo: SkillCombo, problem_id: str) -> MathProblem 
     program = string_field(fields, "reference_program")
     if isinstance(program, Rejection):
         return program
-    if len(statement) < MIN_STATEMENT_CHARS:
-        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
     # a model may still fence the program inside the string
     program = (python_blocks(program) or [program])[0].strip()
-    if not program:
-        return Rejection(
-            reason="no_reference_program", detail="JSON field 'reference_program' is empty"
-        )
+    return _problem(
+        statement,
+        program + "\n" if program else "",
+        combo,
+        problem_id,
+        "JSON field 'reference_program' is empty",
+    )
+
+
+def _problem(
+    statement: str, program: str, combo: SkillCombo, problem_id: str, no_program: str
+) -> MathProblem | Rejection:
+    """The MathProblem, from either format's fields, or why not (`no_program`: the detail)."""
+    if len(statement) < MIN_STATEMENT_CHARS:
+        return Rejection(reason="empty", detail=f"statement of {len(statement)} characters")
+    if not program.strip():
+        return Rejection(reason="no_reference_program", detail=no_program)
     return MathProblem(
         id=problem_id,
         slot=combo.slot,
         concept_ids=tuple(combo.concept_ids),
         statement=statement,
-        reference_program=program + "\n",
+        reference_program=program,
     )
 
 
