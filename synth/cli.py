@@ -337,8 +337,11 @@ def generate(
         typer.Option(
             help="Solve known problems instead of writing new ones. Math: a JSONL file "
             '({"problem", "answer"?} per line; without an answer the samples\' majority decides). '
-            "Code: a run directory (a path or fsspec URL), whose verified problems are solved "
-            "against their tests."
+            "Code: a JSONL file of problems, each "
+            '{"statement", "signature", "tests"?} or HumanEval\'s {"prompt", "entry_point", '
+            '"test"?} (given tests are used as given; without tests the model writes them, '
+            "with every guard), or a run directory (a path or fsspec URL), whose verified "
+            "problems are solved against their tests."
         ),
     ] = None,
     solution_style: Annotated[

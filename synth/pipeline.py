@@ -197,7 +197,8 @@ class Pipeline:
         remote_checks: Callable[[CheckTask], Any] | None = None,
     ) -> None:
         """`imported`: per slot, a problem to solve instead of a generated one (code: a
-        (Problem, TestSuite) pair from a verified run; math: (statement, answer)).
+        (Problem, TestSuite) pair from a verified run, or from a user's file where the suite
+        may be None and the model writes the tests; math: (statement, answer)).
         `judge_engine`: the engine that judges, when not the run's own.
         `remote_checks`: runs a check shipped as data elsewhere (a fleet's verify workers);
         checks without a task form still run here."""
@@ -314,6 +315,9 @@ class Pipeline:
             suites = yield from self._tests(batch, problems)
         else:
             problems, suites = self._imported(slots)
+            untested = {slot: p for slot, p in problems.items() if slot not in suites}
+            if untested:  # a user's problem without tests gets the model's, with every guard
+                suites |= yield from self._tests(batch, untested)
         histories = yield from self._solutions(batch, problems, suites)
         yield from self._corrections(problems, suites, histories)
         yield from self._judge(problems, histories)
@@ -330,13 +334,15 @@ class Pipeline:
         return sample_combo(self.taxonomy, slot, self.sampler)
 
     def _imported(self, slots: list[int]) -> tuple[dict[int, Problem], dict[int, TestSuite]]:
-        """Imported code problems and their tests, renumbered into this run's slots."""
+        """Imported code problems and the tests they came with (None: the model writes them),
+        renumbered into this run's slots."""
         problems, suites = {}, {}
         for slot in slots:
             problem, suite = self.imported[slot]
             new_id = problem_id(self.config.seed, slot)
             problems[slot] = problem.model_copy(update={"id": new_id, "slot": slot})
-            suites[slot] = suite.model_copy(update={"problem_id": new_id, "dropped": ()})
+            if suite is not None:
+                suites[slot] = suite.model_copy(update={"problem_id": new_id, "dropped": ()})
         return problems, suites
 
     def _problems(

@@ -38,7 +38,7 @@ class GenerateOptions:
     record: Path | None = None
     gpu_memory_utilization: float | None = None
     max_model_len: int = 4096
-    problems_from: str | Path | None = None  # math: a JSONL of problems; code: a run directory
+    problems_from: str | Path | None = None  # math: a JSONL; code: a JSONL or a run directory
     sandbox: str = "auto"  # auto, docker or bubblewrap
     judge_base_url: str | None = None  # the judge's own OpenAI-compatible server
     judge_model: str = "judge"
@@ -113,9 +113,7 @@ def check_settings(store: RunStore, settings: dict) -> None:
         )
 
 
-def run_generate(
-    options: GenerateOptions, console: Console, engine: Engine | None = None
-) -> Stats:
+def run_generate(options: GenerateOptions, console: Console, engine: Engine | None = None) -> Stats:
     """Run (or resume) the pipeline the options describe. `engine`: an open engine to use
     (and leave open) instead of opening the one the options name."""
     taxonomy_path = options.taxonomy or default_taxonomy_path()
@@ -129,6 +127,10 @@ def run_generate(
             from synth.math.problems import load_problems
 
             imported = load_problems(options.problems_from)
+        elif str(options.problems_from).endswith(".jsonl"):
+            from synth.code.problem_files import load_problem_file
+
+            imported = load_problem_file(options.problems_from)
         else:
             from synth.code.problems import load_verified_problems
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from synth.code.execute import run_tests
 from synth.code.static import LintConfig, check_batch
-from synth.code.tests import split_tests
+from synth.code.tests import suite_from_source
 from synth.code.verify import verdict_before_tests, verdict_from_run
 from synth.errors import SynthError
-from synth.records import Sample, TestCase, TestSuite, stable_id
+from synth.records import Sample, stable_id
 from synth.sandbox.base import Limits, Sandbox
 
 
@@ -39,11 +39,7 @@ def verify_files(
     early = verdict_before_tests(sample, report)
     if early is not None:
         return early
-    split = split_tests(test_code, entry_point=None)
-    if split is None:
+    suite = suite_from_source(test_code, "file")
+    if suite is None:
         raise SynthError(f"--tests {tests}", "does not parse as Python")
-    setup, cases, _ = split
-    if not cases:
-        setup, cases = "", [TestCase(name="t1", source=test_code)]
-    suite = TestSuite(problem_id="file", setup=setup, cases=tuple(cases))
     return verdict_from_run(sample, suite, run_tests(sandbox, code, suite, limits), report)

@@ -111,6 +111,19 @@ def split_tests(
     return reader.setup_source(), reader.cases, reader.dropped
 
 
+def suite_from_source(code: str, problem_id: str) -> TestSuite | None:
+    """Tests a user wrote, as a suite: their cases as synth reads generated tests, or, when it
+    finds none (HumanEval's `check(candidate)` then `check(f)`), the whole file as one case.
+    None when the code does not parse."""
+    split = split_tests(code, entry_point=None)
+    if split is None:
+        return None
+    setup, cases, _ = split
+    if not cases:
+        setup, cases = "", [TestCase(name="t1", source=code)]
+    return TestSuite(problem_id=problem_id, setup=setup, cases=tuple(cases))
+
+
 def stub_solution(problem: Problem) -> str:
     """A trivial implementation: the right name, any arguments, returns None."""
     return f"def {problem.entry_point}(*args, **kwargs):\n    return None\n"
