@@ -149,7 +149,7 @@ class TestReader:
             if node.name in self._consumed:
                 return
             if self._is_case_function(node):
-                self._case(node, self._source(node))
+                self._function_cases(node)
             else:
                 self.setup.append((node, self._source(node)))
         elif id(node) in self._expansions:
@@ -169,6 +169,14 @@ class TestReader:
             return False
         called = any(self._helper_call(n) and n.value.func.id == node.name for n in self._nodes)
         return not (called and _required_params(node.args))
+
+    def _function_cases(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """A test function of independent asserts is a case per assert, as if written at
+        top level: small models put all their checks in one `def test_f():`, and one wrong
+        expectation would otherwise take the right ones with it (the agreement rule drops
+        cases, never parts of one). Any other function is one case."""
+        for statement in _independent_asserts(node) or [node]:
+            self._case(statement, self._source(statement))
 
     def _helper_cases(self, node: ast.Expr) -> None:
         name = node.value.func.id
@@ -202,8 +210,11 @@ class TestReader:
                 case = _standalone(method, cls.name)
             if case is None:
                 case = _wrapped(cls, method)
-            case.name = self._unique(method.name)
-            self._case(case, ast.unparse(case))
+                case.name = self._unique(method.name)
+                self._case(case, ast.unparse(case))
+            else:
+                case.name = self._unique(method.name)
+                self._function_cases(case)
 
     def _unique(self, name: str) -> str:
         candidate, n = name, 1
@@ -250,6 +261,23 @@ class TestReader:
             source = ast.get_source_segment(self.code, node, padded=True) or ""
         source = textwrap.dedent(source)
         return source if parses(source) else ast.unparse(node)
+
+
+def _independent_asserts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Assert] | None:
+    """The asserts of a plain `def test_x():` whose body is two or more asserts and nothing
+    else (a docstring aside) and binds no name (`:=`); None for any other function."""
+    if isinstance(node, ast.AsyncFunctionDef) or node.decorator_list or _takes_params(node.args):
+        return None
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    if len(body) < 2 or not all(isinstance(s, ast.Assert) for s in body):
+        return None
+    if any(isinstance(n, ast.NamedExpr) for s in body for n in ast.walk(s)):
+        return None
+    return body
+
+
+def _takes_params(args: ast.arguments) -> bool:
+    return bool(args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg)
 
 
 def _closure(functions: dict[str, ast.stmt], test) -> set[str]:

@@ -93,29 +93,55 @@ if __name__ == '__main__':
 These tests cover positive numbers, zero, negative numbers and floats."""
 
 
-def test_unittest_class_each_method_is_a_case_of_plain_asserts():
+def test_unittest_class_each_method_is_a_case_and_plain_asserts_a_case_each():
+    """A method rewritten into plain asserts is a case per assert when nothing else is in it
+    (one wrong expectation then costs only itself); any other method is one `def test*`."""
     suite = read(UNITTEST)
-    assert [c.name for c in suite.cases] == ["t1", "t2", "t3", "t4", "t5"]
+    assert [c.name for c in suite.cases] == [f"t{i}" for i in range(1, 10)]
     for case in suite.cases:
         assert "self" not in case.source and "unittest.main" not in case.source
+    assert [c.source for c in suite.cases[:3]] == [
+        "assert square(2) == 4",
+        "assert square(3) == 9, 'three squared'",
+        "assert square(0) == 0",
+    ]
+    assert suite.cases[5].source == "assert round(abs(square(0.1) - 0.01), 7) == 0"
+    for case in suite.cases[7:]:  # one assert, or a try block: the method whole
         (function,) = ast.parse(case.source).body  # one `def test*`: the harness calls it
         assert isinstance(function, ast.FunctionDef) and function.name.startswith("test_")
-    assert suite.cases[0].source == (
-        "def test_positive():\n    assert square(2) == 4\n    assert square(3) == 9, 'three squared'"
-    )
-    assert "assert round(abs(square(0.1) - 0.01), 7) == 0" in suite.cases[2].source
-    assert "except TypeError:" in suite.cases[4].source
+    assert suite.cases[7].source == "def test_not_none():\n    assert square(5) is not None"
+    assert "except TypeError:" in suite.cases[8].source
     assert "unittest.main" not in suite.setup and "def square" not in suite.setup
     assert dropped(suite) == [("solution", "solution_in_tests")]
     assert suite.dropped[0].test.source == SQUARE.strip()
 
 
+def test_a_test_function_of_plain_asserts_is_a_case_per_assert():
+    text = (
+        '```python\ndef test_square():\n    """Squares."""\n    assert square(2) == 4\n'
+        "    assert square(3) == 10\n\n"
+        "def test_setup():\n    x = 3\n    assert square(x) == 9\n    assert square(-x) == 9\n\n"
+        "def test_walrus():\n    assert (y := square(2)) == 4\n    assert y == 4\n```"
+    )
+    suite = read(text)
+    assert [c.source for c in suite.cases[:2]] == [
+        "assert square(2) == 4",
+        "assert square(3) == 10",
+    ]
+    # a local, or a name bound by `:=`: the asserts depend on each other, the function is one case
+    assert [c.source.splitlines()[0] for c in suite.cases[2:]] == [
+        "def test_setup():",
+        "def test_walrus():",
+    ]
+    assert run_all(suite, SQUARE) == {"t1": True, "t2": False, "t3": True, "t4": True}
+
+
 def test_unittest_cases_pass_a_right_solution_and_fail_the_stub_one_by_one():
     suite = read(UNITTEST)
     assert set(run_all(suite, SQUARE).values()) == {True}
-    assert run_all(suite, stub_solution(PROBLEM)) == {f"t{i}": False for i in range(1, 6)}
+    assert run_all(suite, stub_solution(PROBLEM)) == {f"t{i}": False for i in range(1, 10)}
     wrong = "def square(x):\n    if isinstance(x, str):\n        return ''\n    return x * x\n"
-    assert run_all(suite, wrong) == {"t1": True, "t2": True, "t3": True, "t4": True, "t5": False}
+    assert run_all(suite, wrong) == {f"t{i}": i != 9 for i in range(1, 10)}
 
 
 def test_a_unittest_method_that_needs_its_instance_runs_its_class():
@@ -326,9 +352,9 @@ def test_a_cut_inside_a_unittest_method_keeps_its_finished_asserts():
         + "        self.assertEqual(square(30), 9"
     )
     suite = read(text, "length")
-    assert [c.name for c in suite.cases] == ["t1", "t2"]
-    assert suite.cases[1].source.endswith("assert square(29) == 841")
-    assert "square(30)" not in suite.cases[1].source
+    assert [c.name for c in suite.cases] == [f"t{i}" for i in range(1, 30)]  # 1 + 28 asserts
+    assert suite.cases[-1].source == "assert square(29) == 841"
+    assert not any("square(30)" in c.source for c in suite.cases)
 
 
 def test_a_cut_loop_or_block_is_dropped_whole():
@@ -374,9 +400,9 @@ def test_every_shape_runs_in_the_harness_with_one_outcome_per_case(sandbox):
         "def check(candidate):\n    assert candidate(6) == 36\n\ncheck(square)\n\nif __name__",
     )
     suite = read(text)
-    assert len(suite.cases) == 7
+    assert len(suite.cases) == 11
     right = run_tests(sandbox, SQUARE, suite, Limits(timeout_s=10))
-    assert right.reported and [o.passed for o in right.outcomes] == [True] * 7, right
+    assert right.reported and [o.passed for o in right.outcomes] == [True] * 11, right
     stub = run_tests(sandbox, stub_solution(PROBLEM), suite, Limits(timeout_s=10))
-    assert stub.reported and [o.passed for o in stub.outcomes] == [False] * 7, stub
-    assert "None != 49" in stub.outcomes[5].error  # unittest's own message, from debug()
+    assert stub.reported and [o.passed for o in stub.outcomes] == [False] * 11, stub
+    assert "None != 49" in stub.outcomes[9].error  # unittest's own message, from debug()
