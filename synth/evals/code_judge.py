@@ -1,0 +1,165 @@
+"""Code tasks: the question asked, the program taken from the answer, the benchmark's tests.
+
+The question is Qwen2.5-Coder's own instruct HumanEval prompt (qwencoder-eval, eval_plus):
+that system message, and the task's prompt in a ```python block. Qwen's harness also
+starts the assistant's turn with the fence and stops at the closing one; a chat request
+cannot start the answer, so here the model writes its own block and the project's
+extraction (synth.code.extract) finds it.
+
+The model's block is taken as the whole program, as Qwen's harness takes it, with what the
+benchmark's prompt provides and the block leaves out: a block that never defines the entry
+point is a body or a fragment, so it runs after the prompt (the original HumanEval
+harness's prompt + completion); a block that does define it still gets the prompt's
+imports (`from typing import List`) and the prompt's helper functions it does not define
+(HumanEval/38's `encode_cyclic`, which the tests call).
+
+Judging: the benchmark's test with `check(<entry_point>)` appended runs in synth's sandbox
+through synth's harness, with every guard but one: the tampering rule `dynamic` is off,
+since the benchmark scores by its tests and its own solutions use eval() (HumanEval/160).
+The harness must still prove the tests ran to their end. Lint blocks only syntax errors:
+synth's other blocking rules (a mutable default argument, ...) are a bar for training
+data, and a benchmark's score counts a program that passes its tests. A completion cut at
+max_tokens is judged on the code it holds, as a benchmark harness would.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from synth.code.execute import run_tests
+from synth.code.extract import defines, extract_code
+from synth.code.static import LintConfig, check_batch
+from synth.code.tampering import RULES
+from synth.code.verify import verdict_before_tests, verdict_from_run
+from synth.engines.base import Completion, Message, system, user
+from synth.evals.benchmarks import CodeTask
+from synth.evals.results import SampleResult
+from synth.prompts import render
+from synth.records import Sample, TestCase, TestSuite, Verdict, stable_id
+from synth.sandbox.base import Limits, Sandbox
+
+EVAL_LINT = LintConfig(
+    selected=("E9",), blocking=("E9",), tampering=tuple(r for r in RULES if r != "dynamic")
+)
+# the sandbox's wall clock over the tests' own alarm: the interpreter's start and the harness
+SANDBOX_GRACE_S = 5.0
+MAX_DETAIL_CHARS = 1000
+
+
+def code_messages(task: CodeTask) -> tuple[Message, ...]:
+    """The conversation asking for `task`'s function."""
+    return (
+        system(render("eval/code_system.j2").strip()),
+        user(render("eval/code_user.j2", prompt=task.prompt)),
+    )
+
+
+def program_from_completion(task: CodeTask, text: str) -> str | None:
+    """The program to test: the completion's code with what the prompt provides; None
+    when the completion holds no code."""
+    code = extract_code(text, task.entry_point).code
+    if code is None:
+        return None
+    if not defines(code, task.entry_point):
+        return task.prompt + code
+    missing = _prompt_context(task.prompt, code)
+    return "\n".join(missing) + "\n\n\n" + code if missing else code
+
+
+def _prompt_context(prompt: str, code: str) -> list[str]:
+    """The prompt's top-level imports and helper functions that `code` lacks, in order."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return []
+    code_lines = {line.strip() for line in code.splitlines()}
+    context = []
+    for node in tree.body:
+        source = ast.get_source_segment(prompt, node) or ""
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if source.strip() not in code_lines:
+                context.append(source)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # the stub of the function to write is the model's to define, not the prompt's
+            if not defines(code, node.name) and _has_body(node):
+                context.append(source)
+    return context
+
+
+def _has_body(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """More than a docstring: a helper the prompt implements, not a stub for the model."""
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return bool(body)
+
+
+def check_source(task: CodeTask) -> str:
+    """The benchmark's tests, called on the entry point."""
+    return task.test + f"\n\ncheck({task.entry_point})\n"
+
+
+def judge_code(
+    task: CodeTask, completions: Sequence[Completion], sandbox: Sandbox, timeout_s: float
+) -> list[SampleResult]:
+    """One result per completion, in order: its program run against the task's tests."""
+    programs = [
+        None if c.finish_reason == "error" else program_from_completion(task, c.text)
+        for c in completions
+    ]
+    reports = iter(check_batch([p for p in programs if p is not None], EVAL_LINT))
+    suite = TestSuite(
+        problem_id=task.task_id, cases=(TestCase(name="check", source=check_source(task)),)
+    )
+    limits = Limits(timeout_s=timeout_s + SANDBOX_GRACE_S)
+    results = []
+    for index, (completion, program) in enumerate(zip(completions, programs, strict=True)):
+        if completion.finish_reason == "error":
+            results.append(_result(completion, None, "extract", "engine_error", completion.error))
+            continue
+        report = next(reports) if program is not None else None
+        # finish_reason "stop" whatever the engine said: cut completions are judged too
+        sample = Sample(
+            id=stable_id("eval", task.task_id, index),
+            problem_id=task.task_id,
+            trajectory=index,
+            round=1,
+            text=completion.text,
+            code=program,
+        )
+        verdict = verdict_before_tests(sample, report)
+        if verdict is None:
+            run = run_tests(sandbox, program or "", suite, limits, per_test_timeout_s=timeout_s)
+            verdict = verdict_from_run(sample, suite, run, report)
+        results.append(_from_verdict(completion, program, verdict))
+    return results
+
+
+def _from_verdict(completion: Completion, program: str | None, verdict: Verdict) -> SampleResult:
+    reason, detail = verdict.reason, verdict.detail
+    failing = [t for t in verdict.tests if not t.passed]
+    if verdict.reason == "tests_failed" and failing:
+        detail = failing[0].error  # the assert or traceback, not "1 of 1 tests failed"
+        if detail == "timed out":  # the harness's alarm stopped the tests
+            reason = "timeout"
+    return _result(completion, program, verdict.stage, reason, detail, verdict.passed)
+
+
+def _result(
+    completion: Completion,
+    program: str | None,
+    stage: str,
+    reason: str,
+    detail: str,
+    passed: bool = False,
+) -> SampleResult:
+    return SampleResult(
+        passed=passed,
+        stage=stage,
+        reason=reason,
+        detail=detail[-MAX_DETAIL_CHARS:],
+        finish_reason=completion.finish_reason,
+        completion_tokens=completion.completion_tokens,
+        code=program,
+    )
