@@ -329,7 +329,17 @@ def generate(
     ] = None,
     gpu_memory_utilization: Annotated[
         float | None,
-        typer.Option(help="vllm engine: share of accelerator memory (default 0.9 GPU, 0.3 CPU)."),
+        typer.Option(
+            help="vllm engine: share of accelerator memory (default 0.9 on GPU; on CPU the "
+            "KV cache size decides)."
+        ),
+    ] = None,
+    kv_cache_gib: Annotated[
+        float | None,
+        typer.Option(
+            help="vllm engine: KV cache size in GiB instead of a share of memory "
+            "(default 2 on CPU)."
+        ),
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
     problems_from: Annotated[
@@ -406,6 +416,7 @@ def generate(
         replay=replay,
         record=record,
         gpu_memory_utilization=gpu_memory_utilization,
+        kv_cache_gib=kv_cache_gib,
         max_model_len=max_model_len,
         problems_from=problems_from,
         sandbox=sandbox.value,

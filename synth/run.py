@@ -37,6 +37,7 @@ class GenerateOptions:
     replay: Path | None = None
     record: Path | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_gib: float | None = None
     max_model_len: int = 4096
     problems_from: str | Path | None = None  # math: a JSONL; code: a JSONL or a run directory
     sandbox: str = "auto"  # auto, docker or bubblewrap
@@ -71,6 +72,7 @@ def open_engine(options: GenerateOptions) -> Engine:
                 seed=options.run.seed,
                 max_model_len=options.max_model_len,
                 gpu_memory_utilization=options.gpu_memory_utilization,
+                kv_cache_gib=options.kv_cache_gib,
             )
         )
     else:

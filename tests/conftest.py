@@ -92,9 +92,8 @@ def real_model():
 @pytest.fixture(scope="module")
 def real_engine(real_model):
     """One vLLM engine on the real model for the module that uses it (two to four minutes
-    to start on two cores), closed when that module ends: on a CPU every engine reserves
-    0.3 of the machine's memory, and the tests after it start engines of their own beside
-    the session's tiny one."""
+    to start on two cores), closed when that module ends, with a KV cache of its own size:
+    the tests after it start engines of their own beside the session's tiny one."""
     from synth.engines.vllm_local import VLLMConfig, VLLMEngine
     from synth.models.registry import converted_dtype
 
@@ -103,7 +102,7 @@ def real_engine(real_model):
             model=str(real_model),
             dtype=converted_dtype(str(real_model)),
             seed=0,
-            gpu_memory_utilization=0.2,  # ~4.7 GiB of 24: weights and a KV cache for 16 sequences
+            kv_cache_gib=1.0,  # ~87k tokens: 16 sequences of the longest prompts and answers
         )
     )
     yield engine

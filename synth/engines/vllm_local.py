@@ -7,9 +7,12 @@ does not fit the context, or that vLLM refuses, are answered with error completi
 instead of failing the batch.
 
 vLLM starts worker processes: scripts that use this engine need an
-`if __name__ == "__main__":` guard. On a CPU, `gpu_memory_utilization` is the fraction of
-the NUMA node's memory vLLM reserves (weights, activations and KV cache);
-`VLLM_CPU_KVCACHE_SPACE=<GiB>` sets the KV cache size instead.
+`if __name__ == "__main__":` guard. On a CPU, vLLM's `gpu_memory_utilization` is a
+fraction of the NUMA node's memory for weights, activations and KV cache together, so the
+same fraction that fits one machine fails on another (0.2 of a 24 GiB node holds the 0.5B
+model and its cache; 0.2 of a 12.6 GiB node does not hold it at all). A CPU engine therefore
+reserves a KV cache of a fixed size (`kv_cache_gib`, 2 GiB by default) unless a
+utilization is asked for; `VLLM_CPU_KVCACHE_SPACE=<GiB>` overrides both.
 
 A request's JSON schema goes to vLLM as structured output
 (`SamplingParams(structured_outputs=StructuredOutputsParams(json=...))`, vLLM >= 0.11;
@@ -43,7 +46,7 @@ from synth.records import Frozen
 
 log = logging.getLogger(__name__)
 GPU_MEMORY_UTILIZATION = 0.9
-CPU_MEMORY_UTILIZATION = 0.3  # vLLM's CPU backend: a fraction of NUMA node 0's memory
+CPU_KV_CACHE_GIB = 2.0  # ~170k tokens of the 0.5B coder's cache, ~75k of the 1.5B's
 # "name" or "owner/name": what the Hugging Face hub accepts as a model id
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 MODEL_FIX = (
@@ -57,7 +60,13 @@ class VLLMConfig(Frozen):
     dtype: str = "auto"
     max_model_len: int = Field(4096, ge=16)
     gpu_memory_utilization: float | None = Field(
-        None, gt=0, le=1, description="None: 0.9 on GPU, 0.3 on CPU"
+        None, gt=0, le=1, description="None: 0.9 on GPU; on CPU, the KV cache size decides"
+    )
+    kv_cache_gib: float | None = Field(
+        None,
+        gt=0,
+        description="the KV cache's size in GiB instead of a share of memory; None: "
+        f"{CPU_KV_CACHE_GIB:g} on CPU unless gpu_memory_utilization is given, vLLM's own on GPU",
     )
     tensor_parallel_size: int = Field(1, ge=1)
     seed: int = 0
@@ -88,10 +97,13 @@ class VLLMEngine:
         self.on_cpu = _on_cpu()
         if self.on_cpu:
             use_every_core()
-        utilization = config.gpu_memory_utilization or (
-            CPU_MEMORY_UTILIZATION if self.on_cpu else GPU_MEMORY_UTILIZATION
-        )
+        utilization = config.gpu_memory_utilization or GPU_MEMORY_UTILIZATION
         options: dict = {"max_num_seqs": config.max_num_seqs} if config.max_num_seqs else {}
+        kv_cache_gib = config.kv_cache_gib
+        if kv_cache_gib is None and self.on_cpu and config.gpu_memory_utilization is None:
+            kv_cache_gib = CPU_KV_CACHE_GIB
+        if kv_cache_gib is not None:
+            options["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
         if _structured_params_class()[0] == "structured_outputs":
             # vLLM allows compact JSON only with a named backend
             options["structured_outputs_config"] = {
