@@ -857,6 +857,13 @@ def export(
         list[Path] | None,
         typer.Option(help="Benchmark JSONL to decontaminate against (repeatable)."),
     ] = None,
+    builtin_benchmarks: Annotated[
+        bool,
+        typer.Option(
+            help="Also decontaminate against the benchmarks `synth eval` knows (HumanEval), "
+            "so a round never trains on what it is judged by."
+        ),
+    ] = True,
     ngram: Annotated[
         int, typer.Option(min=4, help="Decontamination: shared word n-gram length.")
     ] = 13,
@@ -866,6 +873,7 @@ def export(
     Writes OUT/train.* and OUT/validation.*, OUT/README.md (counts, rejection reasons, yields,
     plots/*.png) and OUT/export.json. Prints the counts as JSON.
     """
+    from synth.evals.benchmarks import BENCHMARKS
     from synth.export import ExportOptions, export_dataset
     from synth.export.dedup import DedupOptions
 
@@ -876,6 +884,7 @@ def export(
         split_seed=split_seed,
         dedup=DedupOptions(problem_threshold, solution_threshold) if dedup else None,
         benchmarks=tuple(benchmark or ()),
+        builtin_benchmarks=tuple(BENCHMARKS) if builtin_benchmarks else (),
         ngram=ngram,
     )
     counts = export_dataset(run_dir, out, options)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from synth.errors import SynthError
+from synth.evals.benchmarks import BENCHMARKS
 from synth.export.card import RunStats, write_card
 from synth.export.decontaminate import BenchmarkIndex, decontaminate
 from synth.export.dedup import DedupOptions, dedup
@@ -38,6 +39,8 @@ class ExportOptions:
     split_seed: int = 0
     dedup: DedupOptions | None = field(default_factory=DedupOptions)  # None: keep duplicates
     benchmarks: tuple[Path, ...] = ()
+    # the benchmarks `synth eval` knows, by name: decontaminated against unless turned off
+    builtin_benchmarks: tuple[str, ...] = tuple(BENCHMARKS)
     ngram: int = 13
 
 
@@ -52,8 +55,11 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
             f"--out {out}", "exists and is not an export", "choose a new or empty directory"
         )
     index = BenchmarkIndex(n=options.ngram)
-    for benchmark in options.benchmarks:  # read before anything is written
-        index.add_file(benchmark)
+    against = []  # read before anything is written
+    for name in options.builtin_benchmarks:
+        against.append(f"{name} (built in, {index.add_builtin(name)} problems)")
+    for benchmark in options.benchmarks:
+        against.append(f"{Path(benchmark).name} ({index.add_file(benchmark)} lines)")
 
     area_of = _areas(store)
     stats = RunStats()
@@ -77,7 +83,7 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     if options.dedup is not None:
         rows, dropped = dedup(rows, options.dedup)
         duplicates = dict(sorted(dropped.items()))
-    rows, contaminated = decontaminate(rows, index) if options.benchmarks else (rows, [])
+    rows, contaminated = decontaminate(rows, index) if against else (rows, [])
     if not rows:
         raise SynthError(
             str(run_dir),
@@ -92,6 +98,7 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
         "examples_found": found,
         "dropped_duplicates": sum(duplicates.values()),
         "dropped_contaminated": len(contaminated),
+        "decontaminated_against": ", ".join(against) or "nothing",
         "train_examples": len(train),
         "validation_examples": len(validation),
         "train_problems": len({r["problem_id"] for r in train}),
@@ -104,6 +111,7 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
         "options": {
             **asdict(options),
             "benchmarks": [str(b) for b in options.benchmarks],
+            "builtin_benchmarks": list(options.builtin_benchmarks),
         },
         "run_dir": store.location,
     }

@@ -1,7 +1,8 @@
 """Decontamination: drop examples that share a long n-gram with a benchmark.
 
-Benchmarks are JSONL files a user supplies (HumanEval, MBPP, MATH, GSM8K prompts and
-solutions...); every string field of every line counts. Text is lower-cased and split into
+Benchmarks are the ones `synth eval` knows (HumanEval, built in and on by default, so a
+round never trains on the benchmark it is judged by) and JSONL files a user supplies (MBPP,
+MATH, GSM8K prompts and solutions...); every string field of every line counts. Text is lower-cased and split into
 words; an example is contaminated when its problem or any assistant turn shares an n-gram
 (13 words by default, the usual choice since GPT-3) with a benchmark. The report says which
 benchmark and which n-gram, per dropped example.
@@ -34,14 +35,31 @@ class BenchmarkIndex:
     def add_file(self, path: str | Path) -> int:
         """Index every string field of a JSONL file; returns how many lines it held."""
         path = Path(path)
-        count = 0
-        for _, item in read_jsonl(path, "benchmark file"):
-            for text in _strings(item):
-                for gram in ngrams(text, self.n):
-                    self.owners.setdefault(gram, path.stem)
-            count += 1
+        count = self.add_items(path.stem, (item for _, item in read_jsonl(path, "benchmark file")))
         if count == 0:
             raise SynthError(str(path), "holds no benchmark lines")
+        return count
+
+    def add_builtin(self, name: str) -> int:
+        """Index a benchmark `synth eval` knows (synth.evals.benchmarks.BENCHMARKS) by name:
+        every task's prompt and tests; returns how many tasks it held."""
+        from synth.evals.benchmarks import BENCHMARKS
+
+        if name not in BENCHMARKS:
+            raise SynthError(
+                f"built-in benchmark {name!r}", "unknown", f"known: {', '.join(BENCHMARKS)}"
+            )
+        tasks = BENCHMARKS[name]().tasks
+        return self.add_items(name, (task.model_dump() for task in tasks))
+
+    def add_items(self, name: str, items: Iterable[object]) -> int:
+        """Index every string in `items` as benchmark `name`; returns how many items."""
+        count = 0
+        for item in items:
+            for text in _strings(item):
+                for gram in ngrams(text, self.n):
+                    self.owners.setdefault(gram, name)
+            count += 1
         return count
 
     def contamination(self, row: dict) -> tuple[str, str] | None:

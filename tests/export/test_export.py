@@ -168,6 +168,31 @@ def test_examples_sharing_a_long_ngram_with_a_benchmark_are_dropped(run_dir, tmp
     assert "p4" not in {r["problem_id"] for r in read_split(out, "train")}
 
 
+def test_humaneval_is_decontaminated_against_by_default(run_dir, tmp_path):
+    """The benchmark `synth eval` judges a round by is never in what the round trains on."""
+    from synth.evals.benchmarks import load_humaneval
+    from synth.export.decontaminate import BenchmarkIndex
+
+    index = BenchmarkIndex()
+    assert index.add_builtin("humaneval") == 164
+    first = load_humaneval().tasks[0]  # has_close_elements: its docstring, in a problem
+    found = index.contamination({"problem": "Task: " + first.prompt, "messages": []})
+    assert found is not None and found[0] == "humaneval"
+    assert index.contamination({"problem": statement(4), "messages": []}) is None
+
+    out = tmp_path / "out"
+    counts = export_dataset(run_dir, out, ExportOptions(validation_share=0))
+    assert counts["decontaminated_against"] == "humaneval (built in, 164 problems)"
+    assert (
+        "| decontaminated against | humaneval (built in, 164 problems) |"
+        in (out / "README.md").read_text()
+    )
+    off = export_dataset(run_dir, tmp_path / "off", ExportOptions(builtin_benchmarks=()))
+    assert off["decontaminated_against"] == "nothing"
+    with pytest.raises(SynthError, match="unknown"):
+        BenchmarkIndex().add_builtin("mbpp")
+
+
 def test_the_card_has_counts_reasons_yields_and_plots(run_dir, tmp_path):
     out = tmp_path / "out"
     export_dataset(run_dir, out, ExportOptions())
