@@ -377,6 +377,10 @@ def generate(
     Python problems with unit tests; taxonomies/math/skills.yaml makes math problems whose answers
     come from reference programs run in the sandbox. Failed attempts get feedback and retry.
     Interrupted runs resume: run the same command again and the slots already stored are skipped.
+    A resume must be the same run: paths are compared resolved, input files (taxonomy, problems
+    file, system prompts, judge config) by their sha256 in run.json, so an edited file is
+    refused. OUT/summary.json counts the whole run (every stored record), with this
+    invocation's own part under `this_invocation`; `synth status OUT` shows it.
     """
     from synth.code.judge import load_judge_config
     from synth.code.solutions import load_system_prompts
@@ -422,6 +426,8 @@ def generate(
         sandbox=sandbox.value,
         judge_base_url=judge_base_url,
         judge_model=judge_model,
+        system_prompts_file=system_prompts,
+        judge_config=judge_config if judge else None,
     )
     run_generate(options, err)
 
@@ -765,33 +771,52 @@ def submit(
 
 @app.command()
 def status(
-    job: Annotated[str, typer.Argument(help="The job id `synth submit` printed.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="JOB_OR_RUN_DIR",
+            help="A fleet job id (`synth submit` printed it), or a run directory of "
+            "`synth generate` (a path or fsspec URL).",
+        ),
+    ],
     redis: RedisOption = DEFAULT_REDIS,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
 ) -> None:
-    """A job's progress: records stored and verified, rejections by stage, chunks done and
-    parked, throughput and ETA."""
+    """A job's or a run's progress: slots done of planned, verified, rejections by stage and
+    reason, throughput and ETA. A run directory is read, never written (safe while
+    `synth generate` writes it): the counts come from its records, whether it is still going
+    from its summary.json and its writer's process. A fleet job adds its chunks, done and
+    parked."""
+    from synth.status import is_run_location, print_view
+
+    if is_run_location(target):
+        from synth.status import print_run_status, run_status
+
+        view = run_status(target)
+        if json_output:
+            _print_json(view.as_dict())
+        else:
+            print_run_status(view, err)
+        return
     from synth.fleet.submit import job_status
 
-    state = job_status(job, redis)
+    state = job_status(target, redis)
     if json_output:
         _print_json(state.as_dict())
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn()) as bars:
-        bars.add_task("records", total=state.problems, completed=state.records)
-        bars.add_task("verified", total=state.problems, completed=state.verified)
-        bars.add_task("chunks", total=state.chunks, completed=state.chunks_done)
     eta = f"{state.eta_s:.0f} s" if state.eta_s is not None else "-"
-    err.print(
+    print_view(
+        err,
+        [
+            ("records", state.records, state.problems),
+            ("verified", state.verified, state.problems),
+            ("chunks", state.chunks_done, state.chunks),
+        ],
         f"job {state.id}: {state.status}; {state.records_per_s:.2f} records/s; ETA {eta}; "
-        f"output {state.output}"
+        f"output {state.output}",
+        [f"rejected {key}: {count}" for key, count in sorted(state.rejected.items())]
+        + [f"parked chunk {chunk}: {reason}" for chunk, reason in sorted(state.parked.items())],
     )
-    for key, count in sorted(state.rejected.items()):
-        err.print(f"  rejected {key}: {count}")
-    for chunk, reason in sorted(state.parked.items()):
-        err.print(f"  parked chunk {chunk}: {reason}")
 
 
 @app.command()

@@ -106,7 +106,8 @@ class RunConfig:
 
 @dataclass
 class Stats:
-    """Live counts of a run, for the progress display and summary.json."""
+    """Live counts of one invocation over a run (the progress display, and summary.json's
+    `this_invocation`); the whole run's counts are in synth.counts."""
 
     slots: int = 0
     slots_done: int = 0
@@ -139,24 +140,6 @@ class Stats:
                 self.trajectories_verified += 1
                 self.trajectories_corrected += trajectory.corrected
         self.records_verified += record.status == "verified"
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "slots": self.slots,
-            "slots_done": self.slots_done,
-            "slots_skipped_already_stored": self.slots_skipped,
-            "problems_accepted": self.problems_accepted,
-            "samples": self.samples,
-            "verified": self.trajectories_verified,
-            "corrected": self.trajectories_corrected,
-            "problems_with_verified_solution": self.records_verified,
-            "rejected": dict(sorted(self.rejected.items())),
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "engine_seconds": round(self.engine_seconds, 3),
-            "elapsed_seconds": round(self.elapsed, 3),
-            "completion_tokens_per_second": round(self.tokens_per_second(), 1),
-        }
 
 
 @dataclass(frozen=True)
@@ -195,13 +178,17 @@ class Pipeline:
         imported: list | None = None,
         judge_engine: Engine | None = None,
         remote_checks: Callable[[CheckTask], Any] | None = None,
+        on_stored: Callable[[list[Record]], None] | None = None,
     ) -> None:
         """`imported`: per slot, a problem to solve instead of a generated one (code: a
         (Problem, TestSuite) pair from a verified run, or from a user's file where the suite
         may be None and the model writes the tests; math: (statement, answer)).
         `judge_engine`: the engine that judges, when not the run's own.
         `remote_checks`: runs a check shipped as data elsewhere (a fleet's verify workers);
-        checks without a task form still run here."""
+        checks without a task form still run here.
+        `on_stored`: called with each batch's records once they are stored (summary.json's
+        whole-run counts are kept up to date with it)."""
+        self.on_stored = on_stored or (lambda records: None)
         self.imported = imported
         self.remote_checks = remote_checks
         self.judge_engine = judge_engine
@@ -296,6 +283,7 @@ class Pipeline:
         self.store.write(records)
         for record in records:
             self.stats.count_record(record)
+        self.on_stored(records)
         self.on_update(self.stats)
 
     def _seed(self, *parts: object) -> int:

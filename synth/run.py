@@ -7,20 +7,23 @@ model load.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from synth.counts import run_counts
 from synth.engines.base import Engine
 from synth.errors import SynthError
 from synth.pipeline import Pipeline, RunConfig, Stats
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Sandbox
+from synth.settings import check_settings, describe_inputs, resolved
 from synth.store import RunStore
+from synth.summary import build_summary, summary_table
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
 
 
@@ -43,6 +46,9 @@ class GenerateOptions:
     sandbox: str = "auto"  # auto, docker or bubblewrap
     judge_base_url: str | None = None  # the judge's own OpenAI-compatible server
     judge_model: str = "judge"
+    # the files `run.system_prompts` and `run.judge` were read from, hashed into run.json
+    system_prompts_file: Path | None = None
+    judge_config: Path | None = None
 
 
 def open_engine(options: GenerateOptions) -> Engine:
@@ -94,30 +100,31 @@ def open_sandbox(kind: str, console: Console) -> Sandbox:
     return sandbox
 
 
-def check_settings(store: RunStore, settings: dict) -> None:
-    """A resumed run must be the same run: everything but the slot count must match."""
-    stored = store.read_settings()
-    if stored is None:
-        return
-    different = {
-        key: (stored.get(key), value)
-        for key, value in settings.items()
-        if key != "problems" and stored.get(key) != value
+def generate_settings(
+    options: GenerateOptions, config: RunConfig, taxonomy_path: Path, domain: str
+) -> dict:
+    """run.json of a `synth generate` run: the data knobs, locations resolved, and each
+    input file with its sha256 (a resume compares them: synth/settings.py)."""
+    return {
+        **config.settings(),
+        "taxonomy": resolved(taxonomy_path),
+        "model": options.model,
+        "engine": options.engine,
+        "domain": domain,
+        "problems_from": resolved(options.problems_from),
+        "inputs": describe_inputs(
+            taxonomy=taxonomy_path,
+            problems_from=options.problems_from,
+            system_prompts=options.system_prompts_file,
+            judge_config=options.judge_config,
+        ),
     }
-    if different:
-        listed = ", ".join(
-            f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in sorted(different.items())
-        )
-        raise SynthError(
-            f"--out {store.location}",
-            f"holds a run with other settings ({listed})",
-            "use a new --out directory, or the stored settings to resume",
-        )
 
 
 def run_generate(options: GenerateOptions, console: Console, engine: Engine | None = None) -> Stats:
     """Run (or resume) the pipeline the options describe. `engine`: an open engine to use
-    (and leave open) instead of opening the one the options name."""
+    (and leave open) instead of opening the one the options name. Returns this invocation's
+    stats; summary.json holds the whole run's counts (synth/summary.py)."""
     taxonomy_path = options.taxonomy or default_taxonomy_path()
     taxonomy = load_taxonomy(taxonomy_path)
     config = options.run
@@ -143,15 +150,9 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
             "--judge/--system-prompts", "apply to code runs", f"{taxonomy_path} is a math taxonomy"
         )
     store = RunStore(options.out)
-    settings = {
-        **config.settings(),
-        "taxonomy": str(taxonomy_path),
-        "model": options.model,
-        "engine": options.engine,
-        "domain": taxonomy.domain,
-        "problems_from": str(options.problems_from) if options.problems_from else None,
-    }
+    settings = generate_settings(options, config, taxonomy_path, taxonomy.domain)
     check_settings(store, settings)
+    counts = run_counts(store)  # the whole run so far; each stored batch is added to it
     sandbox = open_sandbox(options.sandbox, console)
     owns_engine = engine is None
     engine = engine or open_engine(options)
@@ -164,50 +165,74 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
         )
         judge_engine.check()
     store.write_settings(settings)
-    finished = False
+    started_at = time.time()
+    pipeline: Pipeline
+
+    def write_summary(state: str, stopped_by: str | None = None) -> dict:
+        summary = build_summary(
+            counts,
+            pipeline.stats,
+            state=state,
+            settings=settings,
+            started_at=started_at,
+            stopped_by=stopped_by,
+        )
+        store.write_summary(summary)
+        return summary
+
+    def stored(records: list) -> None:
+        # One writer per run directory: every record of this invocation is new to the store.
+        for record in records:
+            counts.add(record)
+        write_summary("running")
+
     with _progress(console) as progress:
         task = progress.add_task("problems", total=config.problems, counts="")
+        announced = False
 
         def show(stats: Stats) -> None:
-            rejected = sum(stats.rejected.values())
+            nonlocal announced
+            if not announced:  # the first update knows the slots skipped: say "running"
+                announced = True
+                write_summary("running")
             progress.update(
                 task,
                 completed=stats.slots_done,
-                counts=f"samples {stats.samples}  verified {stats.trajectories_verified}  "
-                f"corrected {stats.trajectories_corrected}  rejected {rejected}  "
+                counts=f"verified {counts.verified}  corrected {counts.corrected}  "
+                f"rejected {sum(counts.rejected.values())}  "
                 f"{stats.tokens_per_second():.0f} tok/s",
             )
 
+        pipeline_class: type[Pipeline] = Pipeline
         if taxonomy.domain == "math":
             from synth.math.pipeline import MathPipeline
 
-            pipeline: Pipeline = MathPipeline(
-                taxonomy, engine, sandbox, store, config, on_update=show, imported=imported
-            )
-        else:
-            pipeline = Pipeline(
-                taxonomy,
-                engine,
-                sandbox,
-                store,
-                config,
-                on_update=show,
-                imported=imported,
-                judge_engine=judge_engine,
-            )
+            pipeline_class = MathPipeline
+        pipeline = pipeline_class(
+            taxonomy,
+            engine,
+            sandbox,
+            store,
+            config,
+            on_update=show,
+            imported=imported,
+            judge_engine=judge_engine,
+            on_stored=stored,
+        )
         try:
             pipeline.run()
-            finished = True
-        finally:  # an interrupted run still says what it did; the next one resumes
-            store.write_summary(
-                {**pipeline.stats.summary(), "finished": finished, "settings": settings}
-            )
+        except BaseException as exc:  # an interrupted run still says what it did; the next resumes
+            write_summary("interrupted", stopped_by=type(exc).__name__)
+            raise
+        else:
+            summary = write_summary("finished")
+        finally:
             if owns_engine:
                 engine.close()
             sandbox.close()
             if judge_engine is not None:
                 judge_engine.close()
-    console.print(summary_table(pipeline.stats, options.out))
+    console.print(summary_table(summary, options.out))
     return pipeline.stats
 
 
@@ -220,29 +245,6 @@ def _progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
-
-
-def summary_table(stats: Stats, out: str | Path) -> Table:
-    summary = stats.summary()
-    table = Table(title=f"synth generate: {out}", show_header=True)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for key in (
-        "slots",
-        "slots_skipped_already_stored",
-        "problems_accepted",
-        "samples",
-        "verified",
-        "corrected",
-        "problems_with_verified_solution",
-        "completion_tokens",
-        "completion_tokens_per_second",
-    ):
-        table.add_row(key.replace("_", " "), str(summary[key]))
-    for reason, count in summary["rejected"].items():
-        table.add_row(f"rejected: {reason}", str(count))
-    table.caption = f"summary saved to {str(out).rstrip('/')}/summary.json"
-    return table
 
 
 def run_derived(
@@ -262,9 +264,10 @@ def run_derived(
     store = RunStore(options.out)
     settings = {
         **settings,
-        "source": str(run_dir),
+        "source": resolved(run_dir),
         "model": options.model,
         "engine": options.engine,
+        "inputs": describe_inputs(source=run_dir),
     }
     check_settings(store, settings)
     sandbox = open_sandbox(options.sandbox, console)

@@ -4,7 +4,8 @@ Layout of a run directory:
 
     run.json                 the run's settings (a resumed run must match them)
     records/shard-*.jsonl    one JSON Record per line; each shard is written once, whole
-    summary.json             the counts of the last `synth generate` over this directory
+    summary.json             the whole run's counts, and what the last `synth generate` over
+                             this directory did (written as it goes: see synth/summary.py)
 
 A run directory is a local path or an fsspec URL (`s3://bucket/runs/r1`, `gs://...`, any
 protocol whose fsspec implementation is installed; credentials and endpoints come from the
@@ -185,14 +186,28 @@ class RunStore:
     # --- settings --------------------------------------------------------------------
 
     def read_settings(self) -> dict | None:
-        text = self._dir.read("run.json")
+        """run.json, or None when there is none; SynthError naming the file when corrupt."""
+        return self._read_json("run.json")
+
+    def read_summary(self) -> dict | None:
+        """summary.json, or None when there is none; SynthError naming the file when corrupt."""
+        return self._read_json("summary.json")
+
+    def _read_json(self, name: str) -> dict | None:
+        where = f"{self.location.rstrip('/')}/{name}"
+        try:
+            text = self._dir.read(name)
+        except UnicodeDecodeError:
+            raise SynthError(where, "not UTF-8 text") from None
         if text is None:
             return None
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            where = f"{self.location.rstrip('/')}/run.json"
             raise SynthError(where, f"not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise SynthError(where, f"not a JSON object but {type(data).__name__}")
+        return data
 
     def write_settings(self, settings: dict) -> None:
         self._dir.write("run.json", json.dumps(settings, indent=2, sort_keys=True) + "\n")

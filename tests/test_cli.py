@@ -45,6 +45,7 @@ def synth(*args: str) -> subprocess.CompletedProcess:
         ["translate"],
         ["explain"],
         ["eval"],
+        ["status"],
     ],
 )
 def test_every_command_has_help(command):
@@ -176,7 +177,9 @@ def read_summary(location: str) -> dict:
 
 
 @pytest.mark.sandbox
-def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandbox, run_location):
+def test_generate_with_replay_resumes_and_refuses_other_settings(
+    tmp_path, sandbox, run_location, monkeypatch
+):
     recording = tmp_path / "rec.jsonl"
     config = RunConfig(
         problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
@@ -238,14 +241,36 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(tmp_path, sandb
     assert first.exit_code == 0, first.output
     summary = read_summary(run_location)
     assert summary["slots_done"] == 2 and summary["settings"]["engine"] == "replay"
+    assert summary["state"] == "finished" and summary["this_invocation"]["slots_done"] == 2
 
-    grown = runner.invoke(app, args)
-    assert grown.exit_code == 0
-    assert read_summary(run_location)["slots_skipped_already_stored"] == 2
+    # Nothing left to do: the summary still describes the whole run, not this invocation.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    resumed = read_summary(run_location)
+    assert resumed["this_invocation"]["slots_skipped_already_stored"] == 2
+    assert resumed["this_invocation"]["slots_done"] == 0
+    assert whole_run(resumed) == whole_run(summary)
+    assert "slots done" in again.output and "2 of 2" in again.output
 
     other = synth(*args, "--seed", "5")
     assert other.returncode == 2
     assert "seed: stored 0, given 5" in other.stderr and "--out" in other.stderr
+
+    # The same taxonomy by a relative path resumes; the same path edited is refused.
+    monkeypatch.chdir(tmp_path)
+    relative = [arg if arg != str(taxonomy) else "tax.yaml" for arg in args]
+    assert runner.invoke(app, relative).exit_code == 0
+    taxonomy.write_text(taxonomy.read_text().replace("Bound a value.", "Bound it."))
+    edited = synth(*relative)
+    assert edited.returncode == 2 and "Traceback" not in edited.stderr
+    assert f"taxonomy {taxonomy}" in edited.stderr
+    assert "changed since the run started" in edited.stderr
+    assert whole_run(read_summary(run_location)) == whole_run(summary)  # refused: untouched
+
+
+def whole_run(summary: dict) -> dict:
+    """summary.json without what only the invocation that wrote it did."""
+    return {key: value for key, value in summary.items() if key != "this_invocation"}
 
 
 def test_math_equal_prints_the_parsed_forms():

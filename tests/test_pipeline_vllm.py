@@ -65,7 +65,9 @@ def test_generate_command_records_a_run_that_replays_identically(tmp_path, tiny_
     assert live.exit_code == 0, live.output
     summary = json.loads((tmp_path / "live" / "summary.json").read_text())
     assert summary["slots_done"] == 3 and summary["verified"] == 0
-    assert summary["completion_tokens"] > 0 and summary["rejected"]
+    # the model's tokens: every call this invocation made (its problems may all be rejected,
+    # leaving no stored sample whose tokens the whole-run count would hold)
+    assert summary["this_invocation"]["completion_tokens"] > 0 and summary["rejected"]
     assert "rejected" in live.output
 
     replayed = CliRunner().invoke(

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth.counts import run_counts
 from synth.errors import SynthError
 from synth.fleet.jobs import JobSpec, load_job, output_dir, validate_job
 from synth.fleet.state import JobState, connect
@@ -80,13 +81,9 @@ class JobStatus:
 def job_status(job_id: str, redis: str) -> JobStatus:
     state = JobState(connect(redis), job_id).require()
     spec = JobSpec.model_validate(state.spec())
-    rejected: dict[str, int] = {}
-    records = verified = 0
-    for record in RunStore(output_dir(spec)).records():
-        records += 1
-        verified += record.status == "verified"
-        for key in record.rejection_keys():
-            rejected[key] = rejected.get(key, 0) + 1
+    counts = run_counts(RunStore(output_dir(spec)))
+    records, verified = counts.slots_done, counts.problems_with_verified_solution
+    rejected = dict(counts.rejected)
     elapsed = max(time.time() - state.created(), 1e-9)
     rate = records / elapsed
     remaining = spec.problems - records

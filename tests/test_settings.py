@@ -1,0 +1,142 @@
+"""A resume compares run.json by meaning: the same file under another spelling resumes, an
+edited input file is refused by name, URLs stay URLs, and old run directories still resume."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import pytest
+
+from synth.errors import SynthError
+from synth.pipeline import RunConfig
+from synth.run import GenerateOptions, generate_settings
+from synth.settings import check_settings, describe_input, resolved, sha256_of
+from synth.store import RunStore
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """A working directory holding a taxonomy, a problems file and a system prompts file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tax.yaml").write_text("name: t\nareas: []\n")
+    (tmp_path / "problems.jsonl").write_text('{"problem": "1 + 1?", "answer": "2"}\n')
+    (tmp_path / "prompts.yaml").write_text("prompts: [{name: terse, text: Be terse.}]\n")
+    return tmp_path
+
+
+def settings_for(taxonomy, **options) -> dict:
+    """run.json as `synth generate` writes it for these inputs."""
+    return generate_settings(
+        GenerateOptions(out="unused", **options), RunConfig(), taxonomy, "code"
+    )
+
+
+def started(tmp_path, settings: dict) -> RunStore:
+    store = RunStore(tmp_path / "run")
+    store.write_settings(settings)
+    return store
+
+
+def test_the_same_files_under_other_paths_resume(files):
+    store = started(
+        files,
+        settings_for(
+            files / "tax.yaml",
+            problems_from=str(files / "problems.jsonl"),
+            system_prompts_file=files / "prompts.yaml",
+        ),
+    )
+    os.symlink(files / "tax.yaml", files / "link.yaml")
+    (files / "sub").mkdir()
+    # the same bytes copied elsewhere are the same taxonomy: inputs compare by content
+    shutil.copy(files / "tax.yaml", files / "sub" / "copy.yaml")
+    for taxonomy in ("tax.yaml", "./sub/../tax.yaml", "link.yaml", "sub/copy.yaml"):
+        check_settings(
+            store,
+            settings_for(
+                taxonomy,
+                problems_from="problems.jsonl",
+                system_prompts_file="prompts.yaml",
+            ),
+        )
+    recorded = store.read_settings()
+    assert recorded["taxonomy"] == str(files / "tax.yaml")
+    assert recorded["inputs"]["taxonomy"] == {
+        "path": str(files / "tax.yaml"),
+        "sha256": sha256_of(files / "tax.yaml"),
+    }
+    assert set(recorded["inputs"]) == {"taxonomy", "problems_from", "system_prompts"}
+
+
+@pytest.mark.parametrize("edited", ["tax.yaml", "problems.jsonl", "prompts.yaml"])
+def test_an_input_file_edited_since_the_start_is_refused_by_name(files, edited):
+    def now():
+        return settings_for(
+            "tax.yaml", problems_from="problems.jsonl", system_prompts_file="prompts.yaml"
+        )
+
+    store = started(files, now())
+    before = sha256_of(files / edited)
+    with (files / edited).open("a") as handle:
+        handle.write("\n# edited\n")
+    with pytest.raises(SynthError) as caught:
+        check_settings(store, now())
+    message = str(caught.value)
+    assert str(files / edited) in message and "changed since the run started" in message
+    assert before[:12] in message and sha256_of(files / edited)[:12] in message
+    assert "sha256" in message and before not in message  # short hashes, not whole ones
+
+
+def test_a_problems_run_directory_is_compared_by_location_not_hashed(files):
+    (files / "source-run").mkdir()
+    store = started(files, settings_for("tax.yaml", problems_from=str(files / "source-run")))
+    assert store.read_settings()["inputs"]["problems_from"] == {"path": str(files / "source-run")}
+    check_settings(store, settings_for("tax.yaml", problems_from="source-run"))
+    (files / "other-run").mkdir()
+    with pytest.raises(SynthError, match="problems_from: stored .*source-run.*other-run"):
+        check_settings(store, settings_for("tax.yaml", problems_from="other-run"))
+    with pytest.raises(SynthError, match="problems_from: stored .*source-run.*given None"):
+        check_settings(store, settings_for("tax.yaml"))
+
+
+def test_urls_are_never_resolved_as_local_paths(files):
+    url = "s3://bucket/runs/source"
+    assert resolved(url) == url
+    assert describe_input(url) == {"path": url}
+    assert resolved("file://" + str(files / "tax.yaml")) == str(files / "tax.yaml")
+    store = started(files, settings_for("tax.yaml", problems_from=url))
+    assert store.read_settings()["problems_from"] == url
+    check_settings(store, settings_for("tax.yaml", problems_from=url))
+    with pytest.raises(SynthError, match="problems_from"):
+        check_settings(store, settings_for("tax.yaml", problems_from="s3://bucket/runs/other"))
+
+
+def test_other_settings_still_have_to_match(files):
+    store = started(files, settings_for("tax.yaml"))
+    changed = {**settings_for("tax.yaml"), "seed": 5}
+    with pytest.raises(SynthError, match="seed: stored 0, given 5"):
+        check_settings(store, changed)
+    check_settings(store, {**settings_for("tax.yaml"), "problems": 100})  # may grow
+
+
+def test_an_old_run_without_hashes_resumes_with_a_warning(files, caplog):
+    """run.json as synth wrote it before the hashes: locations as given, no `inputs`."""
+    old = {key: value for key, value in settings_for("tax.yaml").items() if key != "inputs"} | {
+        "taxonomy": "tax.yaml",
+        "problems_from": None,
+    }
+    store = started(files, old)
+    with caplog.at_level(logging.WARNING, logger="synth.settings"):
+        check_settings(store, settings_for(files / "tax.yaml"))
+    assert "no hashes" in caplog.text and "cannot be checked" in caplog.text
+    (files / "other.yaml").write_text("name: t\nareas: []\n")
+    with pytest.raises(SynthError, match="taxonomy: stored 'tax.yaml'"):
+        check_settings(store, settings_for("other.yaml"))
+
+
+def test_a_corrupt_inputs_record_is_named(files):
+    store = started(files, {**settings_for("tax.yaml"), "inputs": ["tax.yaml"]})
+    with pytest.raises(SynthError, match="run.json: inputs: not the mapping synth writes"):
+        check_settings(store, settings_for("tax.yaml"))
