@@ -6,8 +6,12 @@ starts the assistant's turn with the fence and stops at the closing one; a chat 
 cannot start the answer, so here the model writes its own block and the project's
 extraction (synth.code.extract) finds it.
 
-The model's block is taken as the whole program, as Qwen's harness takes it, with what the
-benchmark's prompt provides and the block leaves out: a block that never defines the entry
+The model's block is sanitized as Qwen's harness does it (EvalPlus's `sanitize`, run on every
+answer before the published scores were computed): its imports, the entry point and the
+definitions the entry point needs are kept; the rest of the module (example calls and their
+prints, a `__main__` block), which the tests never asked for, is dropped, so an example
+that crashes at import does not fail a right function. It then gets what the benchmark's
+prompt provides and the block leaves out: a block that never defines the entry
 point is a body or a fragment, so it runs after the prompt (the original HumanEval
 harness's prompt + completion); a block that does define it still gets the prompt's
 imports (`from typing import List`) and the prompt's helper functions it does not define
@@ -63,8 +67,63 @@ def program_from_completion(task: CodeTask, text: str) -> str | None:
         return None
     if not defines(code, task.entry_point):
         return task.prompt + code
+    code = sanitized(code, task.entry_point, also=_defined_functions(task.prompt))
     missing = _prompt_context(task.prompt, code)
     return "\n".join(missing) + "\n\n\n" + code if missing else code
+
+
+def sanitized(code: str, entry_point: str, also: tuple[str, ...] = ()) -> str:
+    """`code` reduced to its imports, the top-level function `entry_point` (and the names in
+    `also`: the prompt's helpers, which the tests may call) and the top-level definitions
+    (functions, classes, assigned names) they need, in their order; unchanged when nothing
+    is dropped, when it does not parse, or when it defines `entry_point` only inside another
+    statement."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    defined: dict[str, list[ast.stmt]] = {}
+    for node in tree.body:
+        for name in _defined_names(node):
+            defined.setdefault(name, []).append(node)
+    if entry_point not in defined:
+        return code
+    needed: set[int] = set()
+    todo = [entry_point, *also]
+    while todo:
+        for node in defined.get(todo.pop(), []):
+            if id(node) not in needed:
+                needed.add(id(node))
+                todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
+    kept = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) or id(n) in needed]
+    if len(kept) == len(tree.body):
+        return code
+    return "\n\n".join(_source(code, node) for node in kept) + "\n"
+
+
+def _defined_functions(prompt: str) -> tuple[str, ...]:
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+
+
+def _defined_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def _source(code: str, node: ast.stmt) -> str:
+    """A top-level statement's lines as written, from its first decorator."""
+    decorators = getattr(node, "decorator_list", None)
+    first = decorators[0].lineno if decorators else node.lineno
+    return "\n".join(code.splitlines()[first - 1 : node.end_lineno])
 
 
 def _prompt_context(prompt: str, code: str) -> list[str]:

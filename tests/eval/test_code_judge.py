@@ -126,3 +126,31 @@ def test_with_eval_allowed_the_driver_still_proves_the_tests_ran_to_the_end(sand
     (result,) = judge_code(TASK, [answer(leave)], sandbox, 5)
     assert not result.passed and result.stage == "tests"
     assert result.reason == "exited_early"
+
+
+def test_the_answer_is_sanitized_to_the_function_and_what_it_needs():
+    """As EvalPlus's sanitize, which Qwen's published scores ran through: example calls,
+    their prints and a __main__ block go; imports, helpers, constants and decorators stay."""
+    from synth.evals.code_judge import sanitized
+
+    code = (
+        "import functools\nfrom typing import List\n\nLIMIT = 10\nUNUSED = 3\n\n\n"
+        "def helper(x):\n    return min(x, LIMIT)\n\n\n@functools.cache\n"
+        "def total(xs: List[int]) -> int:\n    return sum(helper(x) for x in xs)\n\n\n"
+        "print(total([1, 2]))\nresult = total([3])\n\nif __name__ == '__main__':\n    total(0)\n"
+    )
+    assert sanitized(code, "total") == (
+        "import functools\n\nfrom typing import List\n\nLIMIT = 10\n\n"
+        "def helper(x):\n    return min(x, LIMIT)\n\n"
+        "@functools.cache\ndef total(xs: List[int]) -> int:\n    return sum(helper(x) for x in xs)\n"
+    )
+    assert sanitized("def total(:\n", "total") == "def total(:\n"  # unparseable: as written
+    inside = "class A:\n    def total(self):\n        return 1\n"
+    assert sanitized(inside, "total") == inside  # not a top-level function: as written
+
+
+@pytest.mark.sandbox
+def test_an_example_that_crashes_at_import_does_not_fail_a_right_function(sandbox):
+    answer = fenced("def total(xs):\n    return sum(xs)\n\n\nprint(total(undefined_name))\n")
+    (result,) = judge_code(TASK, [Completion(text=answer, finish_reason="stop")], sandbox, 10)
+    assert result.passed and "undefined_name" not in result.code
