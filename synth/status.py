@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 
 from synth.counts import run_counts
@@ -115,7 +116,7 @@ def _judge_state(status: RunStatus, summary: dict | None, settings: dict, now: f
     mine = status.this_invocation
     if state == "running":
         host, pid = mine.get("host"), mine.get("pid")
-        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        if host == socket.gethostname() and isinstance(pid, int) and not psutil.pid_exists(pid):
             state = "interrupted"
             status.detail = f"its writer (pid {pid}) is gone without a word: killed?"
         elif host == socket.gethostname():
@@ -150,16 +151,6 @@ def _estimate(status: RunStatus, now: float) -> None:
     if status.planned is not None:
         left = max(status.planned - status.counts["slots_done"], 0)
         status.eta_s = round(left / rate, 1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # there, but someone else's
-    return True
 
 
 # --- the view, shared with a fleet job's status ---------------------------------------

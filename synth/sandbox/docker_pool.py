@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import psutil
+
 from synth.errors import SynthError
 from synth.records import ExecResult
 from synth.sandbox.base import Limits, check_file_names
@@ -370,7 +372,7 @@ def remove_orphans(client) -> int:
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         owner_host, _, pid = container.labels.get(LABEL, "").rpartition(":")
-        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or psutil.pid_exists(int(pid)):
             continue
         try:
             container.remove(force=True)
@@ -382,16 +384,6 @@ def remove_orphans(client) -> int:
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _step(
