@@ -111,8 +111,10 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
                 "slots": run["slots"],
                 "verified_records": run["problems_with_verified_solution"],
                 "verified_yield": run["problems_with_verified_solution"] / max(run["slots"], 1),
-                "completion_tokens": run["completion_tokens"],
-                "prompt_tokens": run["prompt_tokens"],
+                # the generation's cost: every engine call (problems and tests too) of the
+                # invocation that finished the round, not only the stored samples' tokens
+                "completion_tokens": _engine_tokens(run, "completion_tokens"),
+                "prompt_tokens": _engine_tokens(run, "prompt_tokens"),
                 "new_examples": exported,
                 "train_examples": trained["train_examples"],
                 "train_loss": trained["train_loss"],
@@ -220,6 +222,11 @@ def _train(config: RoundsConfig, base: str, data: Path, checkpoint: Path) -> dic
             "--config", str(settings),
         )  # fmt: skip
     return json.loads(summary_path.read_text())
+
+
+def _engine_tokens(summary: dict, kind: str) -> int:
+    """A round's engine tokens from its summary.json (older summaries had them at the top)."""
+    return summary.get("this_invocation", summary)[kind]
 
 
 def _finished(summary_path: Path) -> bool:
