@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from synth.code.problems import def_header
 from synth.code.tests import suite_from_source
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
@@ -108,7 +109,5 @@ def _first_def(code: str, name: str | None) -> tuple[str, str] | None:
         return None
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in (None, node.name):
-            node.body = [ast.Expr(ast.Constant(...))]
-            node.decorator_list = []
-            return ast.unparse(node).rsplit("\n", 1)[0], node.name
+            return def_header(node), node.name
     return None

@@ -12,6 +12,7 @@ was truncated, has no statement or no parseable signature; near copies are found
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from pathlib import Path
 
@@ -149,11 +150,15 @@ def _signature(text: str) -> tuple[str, str] | None:
             continue
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                node.body = [ast.Expr(ast.Constant(...))]
-                node.decorator_list = []
-                header = ast.unparse(node).rsplit("\n", 1)[0]
-                return header, node.name
+                return def_header(node), node.name
     return None
+
+
+def def_header(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """A function's `def` line(s) as a signature: its body and decorators left out."""
+    bare = copy.copy(node)
+    bare.body, bare.decorator_list = [ast.Expr(ast.Constant(...))], []
+    return ast.unparse(bare).rsplit("\n", 1)[0]
 
 
 def _parse_header(block: str) -> ast.Module | None:
