@@ -1,10 +1,19 @@
-"""Datasets out of a run directory: chat examples, deduplicated, decontaminated, split, with a card.
+"""Datasets out of a run directory: chat examples or preference pairs, deduplicated,
+decontaminated, split, with a card.
 
 `export_dataset(run_dir, out, options)` writes a directory:
 
     train.jsonl | train.parquet | (Hugging Face DatasetDict files)   and the validation split
     README.md        the dataset card: counts, rejections, yields; plots/*.png
     export.json      the same counts as JSON, with the options and what was dropped and why
+
+Two kinds of rows, through one path that differs only in how a record becomes rows:
+`sft` (synth.export.dialogs: one chat example per verified trajectory) and `dpo`
+(synth.export.preferences: pairs of a verified and a failed answer to one prompt, in
+TRL's conversational preference format). The kind is its own option, apart from the file
+format (`jsonl`, `parquet`, `hf`): the two choices are independent, and any kind goes in
+any format. Both kinds get the same split by problem, the same dedup of problems (pairs
+skip the dedup of solutions, see synth.export.dedup) and the same decontamination.
 
 The directory is built beside `out` and renamed into place, so a failed export leaves
 the previous one (or nothing), never half of one.
@@ -20,32 +29,56 @@ from pathlib import Path
 
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
-from synth.export.card import RunStats, write_card
+from synth.export.card import RunStats, pairs_by_reason, write_card
 from synth.export.decontaminate import BenchmarkIndex, decontaminate
 from synth.export.dedup import DedupOptions, dedup
 from synth.export.dialogs import DialogShape, examples
 from synth.export.formats import ExportFormat, read_split, write_splits
+from synth.export.preferences import (
+    REJECTED_STAGES,
+    ExportKind,
+    check_rejected_stages,
+    preference_pairs,
+)
 from synth.export.split import split_by_problem
+from synth.records import Record
 from synth.store import RunStore
 
-__all__ = ["ExportOptions", "examples", "export_dataset", "read_split"]
+__all__ = ["ExportOptions", "examples", "export_dataset", "preference_pairs", "read_split"]
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     format: ExportFormat = "jsonl"
-    dialog: DialogShape = "final"
+    kind: ExportKind = "sft"  # sft: chat examples; dpo: preference pairs
+    dialog: DialogShape = "final"  # sft only
     validation_share: float = 0.05
-    split_seed: int = 0
+    split_seed: int = 0  # also the draw that breaks ties between pairs
     dedup: DedupOptions | None = field(default_factory=DedupOptions)  # None: keep duplicates
     benchmarks: tuple[Path, ...] = ()
     # the benchmarks `synth eval` knows, by name: decontaminated against unless turned off
     builtin_benchmarks: tuple[str, ...] = tuple(BENCHMARKS)
     ngram: int = 13
+    # dpo only: pairs per problem, and the verdict stages a rejected answer may come from,
+    # most preferred first (see synth.export.preferences)
+    max_pairs_per_problem: int = 4
+    rejected_stages: tuple[str, ...] = REJECTED_STAGES
+
+    def __post_init__(self) -> None:
+        if self.kind == "dpo" and self.dialog != "final":
+            raise SynthError(
+                f"--dialog {self.dialog}",
+                "applies to --kind sft",
+                "a pair's answers are first attempts: drop --dialog",
+            )
+        if self.max_pairs_per_problem < 1:
+            raise SynthError("--max-pairs-per-problem", f"{self.max_pairs_per_problem} is below 1")
+        check_rejected_stages(self.rejected_stages)
 
 
 def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions) -> dict:
-    """Export a run's verified examples to the directory `out`; returns the counts."""
+    """Export a run's verified examples (or, `kind="dpo"`, its preference pairs) to the
+    directory `out`; returns the counts."""
     store = RunStore(run_dir)
     if not store.exists():
         raise SynthError(str(run_dir), "not a run directory (it does not exist)")
@@ -66,46 +99,58 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     rows: list[dict] = []
     for record in store.records():
         stats.add(record, area_of(record.concept_ids))
-        rows.extend(examples(record, options.dialog))
+        rows.extend(_rows(record, options))
     if stats.records == 0:
         raise SynthError(
             str(run_dir), "holds no records", "run `synth generate --out` into it first"
         )
-    if not rows:
+    if stats.verified_records == 0:
         raise SynthError(
             str(run_dir),
             f"none of its {stats.records} records is verified, nothing to export",
             "see summary.json for the rejection reasons",
         )
+    if not rows:  # pairs only: every verified record gives an SFT example
+        raise SynthError(
+            str(run_dir),
+            f"no preference pairs: none of its {stats.verified_records} verified problems has "
+            "both a first attempt that passed and one that failed at "
+            f"{'/'.join(options.rejected_stages)} (a pair needs both, for the same prompt)",
+            "generate more --samples per problem, at a higher --temperature, so that answers "
+            "differ; admit more failures with --rejected-stages; or export --kind sft",
+        )
 
+    unit = "pairs" if options.kind == "dpo" else "examples"
     found = len(rows)
     duplicates: dict[str, int] = {}
     if options.dedup is not None:
-        rows, dropped = dedup(rows, options.dedup)
+        rows, dropped = dedup(rows, options.dedup, solutions=options.kind == "sft")
         duplicates = dict(sorted(dropped.items()))
     rows, contaminated = decontaminate(rows, index) if against else (rows, [])
     if not rows:
         raise SynthError(
             str(run_dir),
-            f"all {found} examples were dropped (duplicates {duplicates}, "
+            f"all {found} {unit} were dropped (duplicates {duplicates}, "
             f"contaminated {len(contaminated)})",
             "loosen the dedup thresholds or check the benchmark files",
         )
     train, validation = split_by_problem(rows, options.validation_share, options.split_seed)
     summary = {
+        "kind": options.kind,
         "records": stats.records,
         "verified_records": stats.verified_records,
-        "examples_found": found,
+        f"{unit}_found": found,
         "dropped_duplicates": sum(duplicates.values()),
         "dropped_contaminated": len(contaminated),
         "decontaminated_against": ", ".join(against) or "nothing",
-        "train_examples": len(train),
-        "validation_examples": len(validation),
+        f"train_{unit}": len(train),
+        f"validation_{unit}": len(validation),
         "train_problems": len({r["problem_id"] for r in train}),
         "validation_problems": len({r["problem_id"] for r in validation}),
     }
     report = {
         **summary,
+        **({"pairs_by_reason": pairs_by_reason(rows)} if options.kind == "dpo" else {}),
         "duplicates": duplicates,
         "contaminated": contaminated,
         "options": {
@@ -121,13 +166,25 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     tmp.mkdir(parents=True)
     try:
         files = write_splits({"train": train, "validation": validation}, tmp, options.format)
-        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows)
+        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows, options.kind)
         report["files"] = files
         (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary
+
+
+def _rows(record: Record, options: ExportOptions) -> list[dict]:
+    """The rows one record gives: the only step where the two kinds differ."""
+    if options.kind == "dpo":
+        return preference_pairs(
+            record,
+            max_pairs=options.max_pairs_per_problem,
+            rejected_stages=options.rejected_stages,
+            seed=options.split_seed,
+        )
+    return list(examples(record, options.dialog))
 
 
 def _areas(store: RunStore):

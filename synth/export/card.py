@@ -2,7 +2,9 @@
 
 It says what is in the dataset and what was thrown away on the way: records and examples,
 examples by kind (solve, translate, explain) and language, rejections by stage and reason, yield by taxonomy area and by correction round, what
-dedup and decontamination dropped, the split, and where to look for the evidence.
+dedup and decontamination dropped, the split, and where to look for the evidence. A card of
+preference pairs counts pairs instead of examples, and the pairs by the rejected answer's
+stage and reason.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synth.export.dedup import solution_text
+from synth.export.preferences import ExportKind, pair_reason
 from synth.records import Record
 
 
@@ -40,24 +43,50 @@ class RunStats:
                 self.verified_by_round[len(trajectory.attempts)] += 1
 
 
-def write_card(out: Path, title: str, stats: RunStats, summary: dict, rows: list[dict]) -> None:
+def pairs_by_reason(rows: list[dict]) -> dict[str, int]:
+    """Preference pairs by their rejected answer's "stage/reason", most common first."""
+    return dict(Counter(pair_reason(row) for row in rows).most_common())
+
+
+def write_card(
+    out: Path,
+    title: str,
+    stats: RunStats,
+    summary: dict,
+    rows: list[dict],
+    kind: ExportKind = "sft",
+) -> None:
     """README.md and plots/*.png in `out`."""
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     _plot_yield_by_area(stats, plots / "yield_by_area.png")
     _plot_self_correction(stats, plots / "self_correction.png")
-    _plot_lengths(rows, plots / "lengths.png")
-    (out / "README.md").write_text(_markdown(title, stats, summary, rows), encoding="utf-8")
+    _plot_lengths(rows, plots / "lengths.png", kind)
+    (out / "README.md").write_text(_markdown(title, stats, summary, rows, kind), encoding="utf-8")
 
 
-def _markdown(title: str, stats: RunStats, summary: dict, rows: list[dict]) -> str:
+INTRO = {
+    "sft": "Verified synthetic training data made by synth: every example passed every check "
+    "(code: parse, ruff and sandboxed unit tests; math: the answer equals the ground truth "
+    "under sympy). Chat `messages` plus metadata columns; the evidence of each example is "
+    "in the run directory under its `record_id` and `verdict_ids`.",
+    "dpo": "Preference pairs made by synth, in TRL's conversational preference format: "
+    "`prompt` (the user turn), `chosen` (a first answer that passed every check: code: parse, "
+    "ruff and sandboxed unit tests; math: the answer equals the ground truth under sympy) and "
+    "`rejected` (a first answer to the same prompt that failed one, at `rejected_stage` for "
+    "`rejected_reason`), plus metadata columns; the evidence of both answers is in the run "
+    "directory under the `record_id` and the `verdict_ids` (chosen, rejected).",
+}
+
+
+def _markdown(
+    title: str, stats: RunStats, summary: dict, rows: list[dict], kind: ExportKind
+) -> str:
+    unit = "pairs" if kind == "dpo" else "examples"
     lines = [
         f"# {title}",
         "",
-        "Verified synthetic training data made by synth: every example passed every check "
-        "(code: parse, ruff and sandboxed unit tests; math: the answer equals the ground truth "
-        "under sympy). Chat `messages` plus metadata columns; the evidence of each example is "
-        "in the run directory under its `record_id` and `verdict_ids`.",
+        INTRO[kind],
         "",
         "## Counts",
         "",
@@ -65,18 +94,21 @@ def _markdown(title: str, stats: RunStats, summary: dict, rows: list[dict]) -> s
         "|---|---|",
     ]
     lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()]
+    if kind == "dpo":
+        lines += ["", "## Pairs by rejected reason", "", "| stage/reason | pairs |", "|---|---|"]
+        lines += [f"| {reason} | {n} |" for reason, n in pairs_by_reason(rows).items()]
     lines += [
         "",
-        "## Examples by kind and language",
+        f"## {unit.capitalize()} by kind and language",
         "",
         "Kinds: solve (a problem solved and tested), translate (a verified solution and its tests "
         "carried into another language), explain (an explanation the code was rebuilt from).",
         "",
-        "| kind | language | examples |",
+        f"| kind | language | {unit} |",
         "|---|---|---|",
     ]
     by_kind = Counter((row["kind"], row["language"]) for row in rows)
-    lines += [f"| {kind} | {language} | {n} |" for (kind, language), n in sorted(by_kind.items())]
+    lines += [f"| {k} | {language} | {n} |" for (k, language), n in sorted(by_kind.items())]
     if not by_kind:
         lines.append("| (none) | | 0 |")
     lines += ["", "## Rejections", "", "| stage/reason | count |", "|---|---|"]
@@ -151,12 +183,18 @@ def _plot_self_correction(stats: RunStats, path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_lengths(rows: list[dict], path: Path) -> None:
+def _plot_lengths(rows: list[dict], path: Path, kind: ExportKind) -> None:
     plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.hist([len(r["problem"]) for r in rows] or [0], bins=20)
     left.set_title("problem statement (characters)")
-    right.hist([len(solution_text(r)) for r in rows] or [0], bins=20)
+    if kind == "dpo":
+        for column in ("chosen", "rejected"):
+            lengths = [len(solution_text({column: r[column]})) for r in rows]
+            right.hist(lengths or [0], bins=20, alpha=0.6, label=column)
+        right.legend()
+    else:
+        right.hist([len(solution_text(r)) for r in rows] or [0], bins=20)
     right.set_title("assistant turns (characters)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -4,8 +4,10 @@ Benchmarks are the ones `synth eval` knows (HumanEval, built in and on by defaul
 round never trains on the benchmark it is judged by) and JSONL files a user supplies (MBPP,
 MATH, GSM8K prompts and solutions...); every string field of every line counts. Text is lower-cased and split into
 words; an example is contaminated when its problem or any assistant turn shares an n-gram
-(13 words by default, the usual choice since GPT-3) with a benchmark. The report says which
-benchmark and which n-gram, per dropped example.
+(13 words by default, the usual choice since GPT-3) with a benchmark; a preference pair is
+contaminated when its problem, its chosen or its rejected answer does (a rejected answer
+teaches about the benchmark too). The report says which benchmark and which n-gram, per
+dropped example.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from synth.export.dedup import solution_text
 from synth.inputs import read_jsonl
 
 _WORD = re.compile(r"\w+")
+SAMPLE_ID_COLUMNS = ("sample_id", "chosen_sample_id", "rejected_sample_id")  # dialogs, pairs
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
@@ -90,7 +93,6 @@ def decontaminate(rows: list[dict], index: BenchmarkIndex) -> tuple[list[dict], 
         if found is None:
             kept.append(row)
         else:
-            dropped.append(
-                {"sample_id": row["sample_id"], "benchmark": found[0], "ngram": found[1]}
-            )
+            ids = {key: row[key] for key in SAMPLE_ID_COLUMNS if key in row}
+            dropped.append({**ids, "benchmark": found[0], "ngram": found[1]})
     return kept, dropped

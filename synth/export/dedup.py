@@ -5,6 +5,11 @@ nearly copies (MinHash Jaccard over word shingles >= `problem_threshold`) an ear
 problem's are all dropped, so a problem is never half kept. Then solutions: an example
 whose assistant turns copy or nearly copy an earlier kept example's (code-aware token
 shingles, >= `solution_threshold`) is dropped. Earlier means first in run order.
+
+Preference pairs (`solutions=False`) are deduplicated on their problems alone: the pairs
+of one problem share their chosen answers by design (one verified answer against several
+failures), so a pair is no copy of another for sharing one side, and answers with the same
+text were made one answer before pairing (synth.export.preferences).
 """
 
 from __future__ import annotations
@@ -30,15 +35,20 @@ class DedupOptions:
 
 
 def solution_text(row: dict) -> str:
-    return "\n".join(m["content"] for m in row["messages"] if m["role"] == "assistant")
+    """The assistant turns of a row: a dialog's `messages`, or a pair's chosen and rejected."""
+    turns = [m for column in ("messages", "chosen", "rejected") for m in row.get(column, ())]
+    return "\n".join(m["content"] for m in turns if m["role"] == "assistant")
 
 
-def dedup(rows: list[dict], options: DedupOptions = DedupOptions()) -> tuple[list[dict], Counter]:
-    """The rows kept, in order, and how many were dropped for each reason."""
+def dedup(
+    rows: list[dict], options: DedupOptions = DedupOptions(), solutions: bool = True
+) -> tuple[list[dict], Counter]:
+    """The rows kept, in order, and how many were dropped for each reason (`solutions=False`:
+    on problems only)."""
     dropped: Counter = Counter()
     problems = NearDuplicateIndex(threshold=options.problem_threshold, shingle=options.shingle)
     verdict_by_problem: dict[str, str | None] = {}
-    solutions = NearDuplicateIndex(
+    answers = NearDuplicateIndex(
         threshold=options.solution_threshold, shingle=options.shingle, tokens="code"
     )
     kept = []
@@ -52,10 +62,13 @@ def dedup(rows: list[dict], options: DedupOptions = DedupOptions()) -> tuple[lis
         if reason := verdict_by_problem[problem_id]:
             dropped[reason] += 1
             continue
-        found = solutions.match(solution_text(row))
+        if not solutions:
+            kept.append(row)
+            continue
+        found = answers.match(solution_text(row))
         if found:
             dropped[f"{found[0]}_solution"] += 1
             continue
-        solutions.add(row["sample_id"], solution_text(row))
+        answers.add(row["sample_id"], solution_text(row))
         kept.append(row)
     return kept, dropped

@@ -28,7 +28,7 @@ from synth.code.translate import LAYOUTS, translation_feedback, translation_prom
 from synth.math.solutions import attempt_turns, conversation
 from synth.math.verify import math_feedback
 from synth.prompts import render
-from synth.records import MathProblem, Problem, Record, Trajectory
+from synth.records import MathProblem, Problem, Record, Trajectory, Verdict
 
 DialogShape = Literal["final", "trajectory"]
 
@@ -55,8 +55,6 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             messages = _final(record, trajectory)
         else:
             messages = _trajectory(record, trajectory)
-        last = trajectory.attempts[-1]
-        tests = len(last.verdict.tests)
         yield _row(
             record,
             trajectory,
@@ -64,7 +62,7 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             domain="code",
             language=record.problem.language,
             answer="",
-            verdict=_verdict_words(record, tests),
+            verdict=verdict_words(record, trajectory.attempts[-1].verdict),
             dialog=dialog,
         )
 
@@ -126,7 +124,12 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
     return messages
 
 
-def _verdict_words(record: Record, tests: int) -> str:
+def verdict_words(record: Record, verdict: Verdict) -> str:
+    """What a passing verdict on one of the record's answers says, in words."""
+    if isinstance(record.problem, MathProblem):
+        wrong = len(verdict.wrong_steps)
+        return f"answer equal ({record.problem.answer_source}), {wrong} wrong steps"
+    tests = len(verdict.tests)
     if record.kind == "translate":
         return "compiles, passes its tests, and they fail a default-value stub"
     if record.kind == "explain":
@@ -174,7 +177,6 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
                 [math_feedback(a.verdict) for a in attempts[:-1]],
                 attempt_turns(last.sample),
             )
-        wrong = len(last.verdict.wrong_steps)
         yield _row(
             record,
             trajectory,
@@ -182,6 +184,6 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
             domain="math",
             language="python" if style == "code" else "text",
             answer=problem.answer,
-            verdict=f"answer equal ({problem.answer_source}), {wrong} wrong steps",
+            verdict=verdict_words(record, last.verdict),
             dialog=dialog,
         )

@@ -37,9 +37,14 @@ def write_splits(splits: dict[str, list[dict]], out: Path, fmt: ExportFormat) ->
     from datasets import Dataset, DatasetDict
 
     first = Dataset.from_list(next(rows for rows in splits.values() if rows))
+    # An empty split keeps the columns (from_list([]) has none) and is written as one shard:
+    # by default `datasets` writes no shard for it, and the dictionary then fails to load.
     DatasetDict(
-        {name: Dataset.from_list(rows, features=first.features) for name, rows in splits.items()}
-    ).save_to_disk(str(out))
+        {
+            name: Dataset.from_list(rows, features=first.features) if rows else first.select([])
+            for name, rows in splits.items()
+        }
+    ).save_to_disk(str(out), num_shards={name: 1 for name, rows in splits.items() if not rows})
     return ["dataset_dict.json", *splits]
 
 

@@ -110,6 +110,13 @@ def test_every_format_holds_the_same_rows(run_dir, tmp_path, fmt):
     assert {"rounds", "verdict", "model", "seed", "language", "problem"} <= set(row)
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "hf"])
+def test_an_empty_validation_split_reads_back_empty(run_dir, tmp_path, fmt):
+    out = tmp_path / fmt
+    export_dataset(run_dir, out, ExportOptions(format=fmt, validation_share=0))
+    assert len(read_split(out, "train")) == 20 and read_split(out, "validation") == []
+
+
 def _jsonl(run_dir, tmp_path):
     out = tmp_path / "reference"
     export_dataset(run_dir, out, ExportOptions(validation_share=0.3))
