@@ -76,7 +76,8 @@ def check_batch(codes: Sequence[str], config: LintConfig = LintConfig()) -> list
     """Parse every code string, lint those that parse with one ruff run; one report per code."""
     syntax = [syntax_error(code) for code in codes]
     to_lint = [i for i, error in enumerate(syntax) if error is None]
-    messages = _ruff(dict((i, codes[i]) for i in to_lint), config)
+    # selected=() lints nothing: the parse and the tampering guard only, no ruff process
+    messages = _ruff(dict((i, codes[i]) for i in to_lint), config) if config.selected else {}
     reports = []
     for index, code_syntax in enumerate(syntax):
         found = messages.get(index, [])

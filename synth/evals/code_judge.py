@@ -24,6 +24,9 @@ The harness must still prove the tests ran to their end. Lint blocks only syntax
 synth's other blocking rules (a mutable default argument, ...) are a bar for training
 data, and a benchmark's score counts a program that passes its tests. A completion cut at
 max_tokens is judged on the code it holds, as a benchmark harness would.
+
+synth.rewards judges RL completions with the same steps (`program_from_text`,
+`judge_program`, `reported_reason`), with its own tests and lint settings.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from collections.abc import Sequence
 
 from synth.code.execute import run_tests
 from synth.code.extract import defines, extract_code
-from synth.code.static import LintConfig, check_batch
+from synth.code.static import LintConfig, StaticReport, check_batch
 from synth.code.tampering import RULES
 from synth.code.verify import verdict_before_tests, verdict_from_run
 from synth.engines.base import Completion, Message, system, user
@@ -62,13 +65,19 @@ def code_messages(task: CodeTask) -> tuple[Message, ...]:
 def program_from_completion(task: CodeTask, text: str) -> str | None:
     """The program to test: the completion's code with what the prompt provides; None
     when the completion holds no code."""
-    code = extract_code(text, task.entry_point).code
+    return program_from_text(text, task.entry_point, task.prompt)
+
+
+def program_from_text(text: str, entry_point: str, prompt: str = "") -> str | None:
+    """`program_from_completion` on a bare answer: `entry_point` may be "" (the last block
+    that parses, as written) and `prompt` "" (nothing provided)."""
+    code = extract_code(text, entry_point or None).code
     if code is None:
         return None
-    if not defines(code, task.entry_point):
-        return task.prompt + code
-    code = sanitized(code, task.entry_point, also=_defined_functions(task.prompt))
-    missing = _prompt_context(task.prompt, code)
+    if not entry_point or not defines(code, entry_point):
+        return prompt + code
+    code = sanitized(code, entry_point, also=_defined_functions(prompt))
+    missing = _prompt_context(prompt, code)
     return "\n".join(missing) + "\n\n\n" + code if missing else code
 
 
@@ -171,7 +180,6 @@ def judge_code(
     suite = TestSuite(
         problem_id=task.task_id, cases=(TestCase(name="check", source=check_source(task)),)
     )
-    limits = Limits(timeout_s=timeout_s + SANDBOX_GRACE_S)
     results = []
     for index, (completion, program) in enumerate(zip(completions, programs, strict=True)):
         if completion.finish_reason == "error":
@@ -187,21 +195,42 @@ def judge_code(
             text=completion.text,
             code=program,
         )
-        verdict = verdict_before_tests(sample, report)
-        if verdict is None:
-            run = run_tests(sandbox, program or "", suite, limits, per_test_timeout_s=timeout_s)
-            verdict = verdict_from_run(sample, suite, run, report)
+        verdict = judge_program(sample, report, suite, sandbox, timeout_s)
         results.append(_from_verdict(completion, program, verdict))
     return results
 
 
-def _from_verdict(completion: Completion, program: str | None, verdict: Verdict) -> SampleResult:
+def judge_program(
+    sample: Sample,
+    report: StaticReport | None,
+    suite: TestSuite,
+    sandbox: Sandbox,
+    timeout_s: float,
+) -> Verdict:
+    """The verdict on `sample.code`: its static report's, else its run against `suite`,
+    each test stopped at `timeout_s` and the whole run at `timeout_s + SANDBOX_GRACE_S`."""
+    verdict = verdict_before_tests(sample, report)
+    if verdict is not None:
+        return verdict
+    limits = Limits(timeout_s=timeout_s + SANDBOX_GRACE_S)
+    run = run_tests(sandbox, sample.code or "", suite, limits, per_test_timeout_s=timeout_s)
+    return verdict_from_run(sample, suite, run, report)
+
+
+def reported_reason(verdict: Verdict) -> tuple[str, str]:
+    """The verdict's reason and detail as a score reports them: a failed test's assert or
+    traceback, not "1 of 1 tests failed"; a test its alarm stopped is a timeout."""
     reason, detail = verdict.reason, verdict.detail
     failing = [t for t in verdict.tests if not t.passed]
     if verdict.reason == "tests_failed" and failing:
-        detail = failing[0].error  # the assert or traceback, not "1 of 1 tests failed"
+        detail = failing[0].error
         if detail == "timed out":  # the harness's alarm stopped the tests
             reason = "timeout"
+    return reason, detail[-MAX_DETAIL_CHARS:]
+
+
+def _from_verdict(completion: Completion, program: str | None, verdict: Verdict) -> SampleResult:
+    reason, detail = reported_reason(verdict)
     return _result(completion, program, verdict.stage, reason, detail, verdict.passed)
 
 
