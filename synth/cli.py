@@ -101,6 +101,16 @@ class Dialog(str, Enum):
     trajectory = "trajectory"
 
 
+class ExportKind(str, Enum):
+    sft = "sft"
+    dpo = "dpo"
+
+
+class TrainMethod(str, Enum):
+    sft = "sft"
+    dpo = "dpo"
+
+
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=None, ensure_ascii=False) + "\n")
 
@@ -857,20 +867,60 @@ def export(
         Path, typer.Option(help="The export directory to write (replaced if it is one).")
     ],
     format: Annotated[
-        ExportFormat, typer.Option(help="jsonl, parquet (pyarrow) or hf (datasets save_to_disk).")
+        ExportFormat,
+        typer.Option(
+            help="The file format: jsonl, parquet (pyarrow) or hf (datasets save_to_disk)."
+        ),
     ] = ExportFormat.jsonl,
+    kind: Annotated[
+        ExportKind,
+        typer.Option(
+            help="What a row is. sft: a verified chat example (`messages`); dpo: a preference "
+            "pair in TRL's conversational format (`prompt`, `chosen`: a verified first answer, "
+            "`rejected`: a failed first answer to the same prompt, with `rejected_stage` and "
+            "`rejected_reason`), for `synth train --method dpo`. Its own option rather than a "
+            "--format value: what a row holds and the file it is written to are independent "
+            "choices, and either kind goes in any format."
+        ),
+    ] = ExportKind.sft,
     dialog: Annotated[
         Dialog,
         typer.Option(
-            help="final: problem + verified solution; trajectory: the whole correction dialog."
+            help="--kind sft: final: problem + verified solution; trajectory: the whole "
+            "correction dialog."
         ),
     ] = Dialog.final,
+    max_pairs_per_problem: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="--kind dpo: at most this many pairs per problem (each failed answer paired "
+            "once before any is paired twice).",
+        ),
+    ] = 4,
+    rejected_stages: Annotated[
+        str | None,
+        typer.Option(
+            help="--kind dpo: the verdict stages a rejected answer may come from, most "
+            "preferred first, comma-separated; a failure at a stage left out is never "
+            "rejected. Default: tests,compile,answer,steps,lint,parse,extract (failures the "
+            "tests or the answer check caught before lint and parse errors, and those before "
+            "answers with no code or answer at all).",
+        ),
+    ] = None,
     validation_share: Annotated[
         float, typer.Option(min=0, max=0.9, help="Share of problems in the validation split.")
     ] = 0.05,
-    split_seed: Annotated[int, typer.Option(help="Seed of the split by problem.")] = 0,
+    split_seed: Annotated[
+        int,
+        typer.Option(help="Seed of the split by problem (and of the draw between equal pairs)."),
+    ] = 0,
     dedup: Annotated[
-        bool, typer.Option(help="Drop exact and near-duplicate problems and solutions.")
+        bool,
+        typer.Option(
+            help="Drop exact and near-duplicate problems and solutions (--kind dpo: problems; "
+            "a problem's pairs share their chosen answers by design)."
+        ),
     ] = True,
     problem_threshold: Annotated[
         float, typer.Option(min=0.1, max=0.98, help="Near-duplicate problems: MinHash Jaccard.")
@@ -893,17 +943,25 @@ def export(
         int, typer.Option(min=4, help="Decontamination: shared word n-gram length.")
     ] = 13,
 ) -> None:
-    """Export verified examples: chat `messages` + metadata, split by problem, with a dataset card.
+    """Export verified examples (chat `messages` + metadata) or, with --kind dpo, preference
+    pairs (prompt, chosen, rejected + metadata), split by problem, with a dataset card.
 
     Writes OUT/train.* and OUT/validation.*, OUT/README.md (counts, rejection reasons, yields,
-    plots/*.png) and OUT/export.json. Prints the counts as JSON.
+    pairs by rejected reason, plots/*.png) and OUT/export.json. Prints the counts as JSON.
     """
     from synth.evals.benchmarks import BENCHMARKS
     from synth.export import ExportOptions, export_dataset
     from synth.export.dedup import DedupOptions
+    from synth.export.preferences import REJECTED_STAGES
 
+    stages = REJECTED_STAGES
+    if rejected_stages is not None:
+        stages = tuple(stage.strip() for stage in rejected_stages.split(","))
     options = ExportOptions(
         format=format.value,
+        kind=kind.value,
+        max_pairs_per_problem=max_pairs_per_problem,
+        rejected_stages=stages,
         dialog=dialog.value,
         validation_share=validation_share,
         split_seed=split_seed,
@@ -913,9 +971,10 @@ def export(
         ngram=ngram,
     )
     counts = export_dataset(run_dir, out, options)
+    unit = "pairs" if kind == ExportKind.dpo else "examples"
     err.print(
-        f"wrote {counts['train_examples']} train and {counts['validation_examples']} validation "
-        f"examples to {out}"
+        f"wrote {counts[f'train_{unit}']} train and {counts[f'validation_{unit}']} validation "
+        f"{unit} to {out}"
     )
     _print_json(counts)
 
@@ -970,18 +1029,32 @@ def train(
         Path | None,
         typer.Option(help="YAML of training settings (epochs, learning_rate, lora, packing, ...)."),
     ] = None,
+    method: Annotated[
+        TrainMethod | None,
+        typer.Option(
+            help="sft: supervised on an export of `messages`; dpo: preference pairs (prompt, "
+            "chosen, rejected) through TRL's DPOTrainer. Default: the config's `method`, else sft."
+        ),
+    ] = None,
 ) -> None:
-    """Fine-tune MODEL on the export with TRL's SFTTrainer (loss on assistant turns only).
+    """Fine-tune MODEL on the export with TRL: SFTTrainer (loss on assistant turns only) or,
+    with --method dpo, DPOTrainer on preference pairs.
 
     Runs on CPU or GPU with the same command; resumes from the last checkpoint in OUT; with
-    `lora:` in the config, trains LoRA adapters through peft and merges them at the end.
+    `lora:` in the config, trains LoRA adapters through peft and merges them at the end (DPO's
+    reference is then the base model under the adapter; without LoRA, a second copy of it).
+    DPO's knobs go under `dpo:` in the config (beta, loss_type, loss_weights).
     Prints the training summary as JSON (also in OUT/train_summary.json).
     """
     from synth.models.registry import resolve_model
-    from synth.train import load_train_config
+    from synth.train import load_train_config, parse_train_config
     from synth.train import train as run_training
 
-    summary = run_training(data, resolve_model(model), out, load_train_config(config))
+    settings = load_train_config(config)
+    if method is not None:  # validated again: some settings depend on the method
+        where = f"{config} with --method {method.value}" if config else "--method"
+        settings = parse_train_config({**settings.model_dump(), "method": method.value}, where)
+    summary = run_training(data, resolve_model(model), out, settings)
     _print_json(summary)
 
 
@@ -1000,6 +1073,116 @@ def rounds(
 
     report = run_rounds(load_rounds_config(config), log=lambda line: err.print(line))
     _print_json(report)
+
+
+# --- the verify service -------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on; 0 takes a free one.")
+    ] = 8000,
+    sandbox: SandboxOption = SandboxKind.auto,
+    workers: Annotated[int, typer.Option(min=1, help="Checks run at once (sandbox runs).")] = 4,
+    timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Time limit of one test (s); a code answer's whole run stops 5 s after it.",
+        ),
+    ] = 5.0,
+    math_workers: Annotated[int, typer.Option(min=1, help="Math checker processes.")] = 1,
+    math_timeout_s: Annotated[
+        float, typer.Option("--math-timeout", min=0.1, help="Time limit of one math check (s).")
+    ] = 5.0,
+    partial_credit: Annotated[
+        bool,
+        typer.Option(
+            help="Code reward: the share of tests passed instead of 1 or 0 (every verdict "
+            "carries the share either way)."
+        ),
+    ] = False,
+    queue_size: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Requests admitted at once (read, waiting or checked); more get 429."
+        ),
+    ] = 16,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest request body; a larger one gets 413.")
+    ] = 8 << 20,
+    max_items: Annotated[
+        int, typer.Option(min=1, help="Most items in one request; more get 413.")
+    ] = 1024,
+    request_timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            min=0.1,
+            help="A request's deadline (s): items not checked by then get reason timeout; "
+            "a body not received by then gets 408.",
+        ),
+    ] = 60.0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SYNTH_SERVE_TOKEN",
+            help="Require `Authorization: Bearer TOKEN` on /verify (else 401). Prefer the "
+            "environment variable: an option is visible to other users in the process list.",
+        ),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Serve synth's verifiers over HTTP for trainers in other processes (verl, OpenRLHF).
+
+    POST /verify {"items": [{"completion", "tests", "entry_point"?} | {"completion",
+    "answer"}, ...]} returns {"verdicts": [{"passed", "reward", "reason", "detail",
+    "tests_passed", "tests_total", "share"}, ...]} in item order, judged as synth.rewards
+    judges them; GET /health. Bad requests get 400/401/408/413/422, a full queue 429 with
+    Retry-After. Prints the address it listens on, then serves until SIGINT or SIGTERM.
+    """
+    try:
+        from synth.serve import ServeConfig
+        from synth.serve import serve as serve_http
+    except ImportError as exc:
+        raise SynthError(
+            "synth serve", f"needs starlette and uvicorn ({exc})", "pip install 'synth[serve]'"
+        ) from None
+    from synth.rewards import Rewards
+    from synth.run import open_sandbox
+
+    _configure_logging(verbose)
+    config = ServeConfig(
+        queue_size=queue_size,
+        max_body_bytes=max_body_bytes,
+        max_items=max_items,
+        request_timeout_s=request_timeout_s,
+        token=token or None,
+    )
+    box = open_sandbox(sandbox.value, err)
+    rewards = Rewards(
+        box,
+        timeout_s=timeout_s,
+        workers=workers,
+        partial_credit=partial_credit,
+        math_workers=math_workers,
+        math_timeout_s=math_timeout_s,
+    )
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        address = f"http://{bound_host}:{bound_port}"
+        err.print(f"synth serve: {address} ({rewards.describe()})", soft_wrap=True)
+
+    try:
+        serve_http(
+            rewards, config, host, port, on_ready=ready, log_level="info" if verbose else "warning"
+        )
+    finally:
+        rewards.close()
+        box.close()
 
 
 # --- math -------------------------------------------------------------------------------
