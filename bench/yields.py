@@ -13,6 +13,8 @@ seeds, then reads every stored record and reports, per domain:
     python bench/yields.py --model qwen2.5-coder-0.5b-instruct --problems 64 --out runs/yields
 
 The run directories stay in --out: run again and the pipeline resumes, then reports.
+`--report-only` reads OUT/DOMAIN as it is (any run directory of that domain, for example a
+`synth rounds` round's run made with the same settings) and generates nothing.
 """
 
 from __future__ import annotations
@@ -73,6 +75,24 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
+def report_only(args: argparse.Namespace) -> dict:
+    """The stage counts of run directories already on disk, with their summaries' tokens."""
+    from synth.store import RunStore
+
+    report = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "domains": {}}
+    for domain in args.domains:
+        out = Path(args.out) / domain
+        counts = stage_counts(list(RunStore(out).records()))
+        summary = json.loads((out / "summary.json").read_text())
+        invocation = summary["this_invocation"]  # a run made in one go: the whole run's calls
+        counts["completion_tokens_all_steps"] = invocation["completion_tokens"]
+        counts["engine_seconds"] = invocation["engine_seconds"]
+        counts["tokens_per_second"] = invocation["completion_tokens_per_second"]
+        report["domains"][domain] = counts
+        print(json.dumps({domain: counts}), flush=True)
+    return report
+
+
 def run(args: argparse.Namespace) -> dict:
     from rich.console import Console
 
@@ -123,8 +143,11 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/yields")
+    parser.add_argument(
+        "--report-only", action="store_true", help="read OUT/DOMAIN, generate nothing"
+    )
     args = parser.parse_args()
-    report = run(args)
+    report = report_only(args) if args.report_only else run(args)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "yields.json").write_text(json.dumps(report, indent=2) + "\n")
 

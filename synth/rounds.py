@@ -5,14 +5,23 @@ Round i (0-based) in OUT/round-i/:
     export/       `synth export` of that run (absent when nothing was verified)
     data/         the training data: the seed exports plus every round's export so far
     checkpoint/   `synth train` of the base model on data/ -> checkpoint i+1
+    pairs/        with `dpo`: `synth export --kind dpo` of the run (absent without pairs)
+    pairs-data/   the seed preference exports plus every round's pairs so far
+    checkpoint-dpo/  `synth train --method dpo` of checkpoint/ on pairs-data/ -> checkpoint
+                  i+1 instead (the SFT-then-DPO step of the Llama 3 recipe)
     heldout/      checkpoint i on the held-out problems (greedy, one sample): pass@1
+    eval-NAME/    `synth eval NAME` of checkpoint i, for each benchmark in `benchmarks`
 
 Each checkpoint is trained from the base model on all data gathered so far (the round's
-own verified data grows the set; the model is not fine-tuned on its own fine-tuning).
+own verified data grows the set; the model is not fine-tuned on its own fine-tuning); with
+`dpo`, the SFT checkpoint is then trained on every preference pair gathered so far (a
+verified and a failed first answer to one prompt) before it generates the next round.
 Every step is a `synth` command in its own process, so each vLLM engine and each trainer
 gets a fresh process, and every step is skipped when its result is already on disk: an
 interrupted `synth rounds` resumes. The report (OUT/report.json, OUT/report.png) has per
-round the verified yield and tokens, and per checkpoint the held-out pass@1.
+round the verified yield and tokens, per checkpoint the held-out pass@1 and each benchmark's
+greedy pass@1, and the wall time of every step (OUT/timings.json keeps them across resumes,
+engine starts included).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from synth.errors import SynthError
+from synth.evals.benchmarks import BENCHMARKS
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.export.card import pyplot
 from synth.inputs import read_yaml, validated
@@ -56,12 +67,28 @@ class RoundsConfig(BaseModel):
     base_model: str
     rounds: int = Field(2, ge=1)
     taxonomy: Path
-    seed_data: list[Path] = Field(default_factory=list, description="export dirs to start from")
+    seed_data: list[Path] = Field(
+        default_factory=list,
+        description="export dirs to start from: chat examples, or preference pairs for `dpo`",
+    )
     heldout: Path | None = Field(
         None, description="math: a problems JSONL with answers; code: a run directory"
     )
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="what `synth eval` scores every checkpoint on, greedily (pass@1): "
+        f"{', '.join(BENCHMARKS)}, or an eval JSONL file",
+    )
+    benchmark_limit: int | None = Field(
+        None, ge=1, description="only the first N problems of each benchmark"
+    )
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    dpo: TrainConfig | None = Field(
+        None,
+        description="a DPO step after SFT each round (its method is dpo whatever is set); "
+        "absent: SFT only",
+    )
     validation_share: float = Field(0.05, ge=0, lt=1)
     max_model_len: int = Field(2048, ge=256)
 
@@ -79,6 +106,13 @@ def load_rounds_config(path: str | Path) -> RoundsConfig:
     ]:
         if file is not None and not file.exists():
             raise SynthError(f"{path}: {where}", f"{file} does not exist")
+    for i, benchmark in enumerate(config.benchmarks):
+        if benchmark not in BENCHMARKS and not Path(benchmark).is_file():
+            raise SynthError(
+                f"{path}: benchmarks[{i}]",
+                f"{benchmark!r} is neither a benchmark synth eval knows "
+                f"({', '.join(BENCHMARKS)}) nor a file",
+            )
     if config.base_model != "tiny":
         check_base_model(config.base_model)
     return config
@@ -89,21 +123,37 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     base = resolve_model(config.base_model)
-    exports = list(config.seed_data)
+    exports = [e for e in config.seed_data if _kind(e) == "sft"]
+    pair_exports = [e for e in config.seed_data if _kind(e) == "dpo"]
     report: dict[str, Any] = {"base_model": config.base_model, "rounds": [], "checkpoints": []}
     checkpoint = base
+    split = {"validation_share": config.validation_share}
     for index in range(config.rounds):
         round_dir = out / f"round-{index}"
         log(f"round {index}: checkpoint {checkpoint}")
-        report["checkpoints"].append(_heldout(config, checkpoint, round_dir / "heldout", index))
+        report["checkpoints"].append(_checkpoint_scores(config, checkpoint, round_dir, index))
         run = _generate(config, checkpoint, round_dir / "run", index)
         export = round_dir / "export"
-        exported = _export(config, round_dir / "run", export)
+        exported = _export(config, round_dir / "run", export, ExportOptions(**split))
         if exported:
             exports.append(export)
-        data = _merge(exports, round_dir / "data")
+        data = _merge(exports, round_dir / "data", ("messages",))
         next_checkpoint = round_dir / "checkpoint"
-        trained = _train(config, base, data, next_checkpoint)
+        trained = _train(config, config.train, base, data, next_checkpoint)
+        preferences: dict[str, Any] = {}
+        if config.dpo is not None:
+            pairs = round_dir / "pairs"
+            options = ExportOptions(kind="dpo", **split)
+            preferences["new_pairs"] = _export(config, round_dir / "run", pairs, options)
+            if preferences["new_pairs"]:
+                pair_exports.append(pairs)
+            pairs_data = _merge(pair_exports, round_dir / "pairs-data", PAIR_COLUMNS)
+            if _rows(pairs_data):  # no pair yet: the SFT checkpoint goes on
+                dpo = config.dpo.model_copy(update={"method": "dpo"})
+                sft_checkpoint, next_checkpoint = next_checkpoint, round_dir / "checkpoint-dpo"
+                tuned = _train(config, dpo, str(sft_checkpoint), pairs_data, next_checkpoint)
+                preferences["dpo_pairs"] = tuned["train_examples"]
+                preferences["dpo_loss"] = tuned["train_loss"]
         report["rounds"].append(
             {
                 "round": index,
@@ -118,26 +168,39 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
                 "new_examples": exported,
                 "train_examples": trained["train_examples"],
                 "train_loss": trained["train_loss"],
+                **preferences,
             }
         )
         checkpoint = next_checkpoint
     report["checkpoints"].append(
-        _heldout(config, checkpoint, out / f"round-{config.rounds}" / "heldout", config.rounds)
+        _checkpoint_scores(config, checkpoint, out / f"round-{config.rounds}", config.rounds)
     )
+    report["step_seconds"] = _timings(out)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _plot(report, out / "report.png")
     return report
 
 
-def _synth(*args: str) -> None:
-    """One `synth` command in its own process; its error becomes ours."""
+def _synth(config: RoundsConfig, step: Path, *args: str) -> None:
+    """One `synth` command in its own process; its error becomes ours. Its wall time (the
+    engine's start or the model's load included) is kept in OUT/timings.json under `step`,
+    the directory it writes."""
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "synth.cli", *args], env=env, capture_output=True, text=True
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SynthError(f"synth {args[0]}", f"failed (exit {done.returncode}): {last}")
+    timings = _timings(config.out)
+    timings[step.relative_to(config.out).as_posix()] = round(time.monotonic() - started, 1)
+    (config.out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+
+
+def _timings(out: Path) -> dict[str, float]:
+    path = out / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _generate(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dict:
@@ -153,8 +216,40 @@ def _generate(config: RoundsConfig, model: str, run_dir: Path, index: int) -> di
         ]  # fmt: skip
         if g.problems_from is not None:
             args += ["--problems-from", str(g.problems_from)]
-        _synth(*args)
+        _synth(config, run_dir, *args)
     return json.loads(summary_path.read_text())
+
+
+def _checkpoint_scores(config: RoundsConfig, model: str, round_dir: Path, index: int) -> dict:
+    """Checkpoint `index` on the held-out problems and on every benchmark."""
+    scores = _heldout(config, model, round_dir / "heldout", index)
+    scores["benchmarks"] = {
+        benchmark: _benchmark(config, model, round_dir / f"eval-{Path(benchmark).stem}", benchmark)
+        for benchmark in config.benchmarks
+    }
+    return scores
+
+
+def _benchmark(config: RoundsConfig, model: str, eval_dir: Path, benchmark: str) -> dict:
+    """`synth eval` of one checkpoint, greedy: its pass@1 (resumed like any eval)."""
+    summary_path = eval_dir / "summary.json"
+    done = summary_path.exists() and json.loads(summary_path.read_text())["complete"]
+    if not done:
+        args = [
+            "eval", benchmark, "--model", model, "--out", str(eval_dir),
+            "--max-tokens", str(config.generate.max_tokens),
+        ]  # fmt: skip
+        if config.benchmark_limit is not None:
+            args += ["--limit", str(config.benchmark_limit)]
+        _synth(config, eval_dir, *args)
+    summary = json.loads(summary_path.read_text())
+    return {
+        "pass_at_1": summary["pass_at_k"]["pass@1"],
+        "problems": summary["problems"],
+        "solved": summary["problems_solved"],
+        "reasons": summary["reasons"],
+        "completion_tokens": summary["completion_tokens"],
+    }
 
 
 def _heldout(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dict:
@@ -164,6 +259,8 @@ def _heldout(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dic
     summary_path = run_dir / "summary.json"
     if not _finished(summary_path):
         _synth(
+            config,
+            run_dir,
             "generate", "--model", model, "--taxonomy", str(config.taxonomy),
             "--problems-from", str(config.heldout), "--out", str(run_dir),
             "--samples", "1", "--max-rounds", "1", "--temperature", "0",
@@ -181,22 +278,34 @@ def _heldout(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dic
     }
 
 
-def _export(config: RoundsConfig, run_dir: Path, export: Path) -> int:
-    """Examples exported from the round's run (0 when nothing was verified)."""
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def _kind(export: Path) -> str:
+    """sft or dpo: what `synth export` wrote into `export` (older exports are sft)."""
+    summary = export / "export.json"
+    if not summary.exists():
+        raise SynthError(str(export), "is not an export (no export.json): run `synth export`")
+    return json.loads(summary.read_text()).get("kind", "sft")
+
+
+def _export(config: RoundsConfig, run_dir: Path, export: Path, options: ExportOptions) -> int:
+    """Rows (examples or pairs) exported from the round's run, both splits; 0 when the run
+    has none of that kind (nothing verified, or no problem with both kinds of answer)."""
+    unit = "pairs" if options.kind == "dpo" else "examples"
     if (export / "export.json").exists():
-        return json.loads((export / "export.json").read_text())["train_examples"]
-    try:
-        counts = export_dataset(
-            run_dir, export, ExportOptions(validation_share=config.validation_share)
-        )
-    except SynthError as error:
-        if "is verified" in error.problem:  # nothing verified this round: no new data
-            return 0
-        raise
-    return counts["train_examples"] + counts["validation_examples"]
+        counts = json.loads((export / "export.json").read_text())
+    else:
+        try:
+            counts = export_dataset(run_dir, export, options)
+        except SynthError as error:
+            if "is verified" in error.problem or "no preference pairs" in error.problem:
+                return 0  # nothing of this kind this round: no new data
+            raise
+    return counts[f"train_{unit}"] + counts[f"validation_{unit}"]
 
 
-def _merge(exports: list[Path], data: Path) -> Path:
+def _merge(exports: list[Path], data: Path, columns: tuple[str, ...]) -> Path:
     """One JSONL export holding every split row of every export, for the trainer."""
     data.mkdir(parents=True, exist_ok=True)
     for split in ("train", "validation"):
@@ -208,16 +317,26 @@ def _merge(exports: list[Path], data: Path) -> Path:
                 continue
         with (data / f"{split}.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows:
-                handle.write(json.dumps({"messages": row["messages"]}, ensure_ascii=False) + "\n")
+                kept = {column: row[column] for column in columns}
+                handle.write(json.dumps(kept, ensure_ascii=False) + "\n")
     return data
 
 
-def _train(config: RoundsConfig, base: str, data: Path, checkpoint: Path) -> dict:
+def _rows(data: Path) -> int:
+    with (data / "train.jsonl").open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _train(
+    config: RoundsConfig, train: TrainConfig, base: str, data: Path, checkpoint: Path
+) -> dict:
     summary_path = checkpoint / "train_summary.json"
     if not summary_path.exists():
-        settings = checkpoint.parent / "train.yaml"
-        settings.write_text(yaml.safe_dump(config.train.model_dump(mode="json")), encoding="utf-8")
+        settings = checkpoint.parent / f"{checkpoint.name}.yaml"
+        settings.write_text(yaml.safe_dump(train.model_dump(mode="json")), encoding="utf-8")
         _synth(
+            config,
+            checkpoint,
             "train", "--data", str(data), "--model", base, "--out", str(checkpoint),
             "--config", str(settings),
         )  # fmt: skip
@@ -242,12 +361,24 @@ def _plot(report: dict, path: Path) -> None:
     yields.set_xlabel("round")
     yields.set_ylim(0, 1)
     yields.set_xticks(rounds)
+    checkpoints = [c["checkpoint"] for c in report["checkpoints"]]
     scored = [c for c in report["checkpoints"] if c["pass_at_1"] is not None]
-    passes.plot([c["checkpoint"] for c in scored], [c["pass_at_1"] for c in scored], marker="o")
-    passes.set_title("held-out pass@1 per checkpoint")
+    if scored:
+        passes.plot(
+            [c["checkpoint"] for c in scored],
+            [c["pass_at_1"] for c in scored],
+            marker="o",
+            label="held-out",
+        )
+    for benchmark in report["checkpoints"][0].get("benchmarks", {}):
+        points = [c["benchmarks"][benchmark]["pass_at_1"] for c in report["checkpoints"]]
+        passes.plot(checkpoints, points, marker="s", label=Path(benchmark).stem)
+    passes.set_title("pass@1 per checkpoint")
     passes.set_xlabel("checkpoint")
     passes.set_ylim(0, 1)
-    passes.set_xticks([c["checkpoint"] for c in scored])
+    passes.set_xticks(checkpoints)
+    if passes.lines:
+        passes.legend()
     tokens.bar(rounds, [r["completion_tokens"] for r in report["rounds"]])
     tokens.set_title("generated tokens per round")
     tokens.set_xlabel("round")
