@@ -21,7 +21,11 @@ of the work directory or /proc while solution code and tests run, when model cod
 standard library and hypothesis walk frames for their own purposes, and may). Builtins, and the functions of the
 modules the tests import, must be the same objects after each test as before the
 solution; top-level functions whose return annotation names plain types (host-parsed,
-execute.py) must return exactly those types, so an object that equals everything fails.
+execute.py) must return exactly those types, so an object that equals everything fails;
+the other top-level functions must return values whose comparisons and arithmetic the
+solution did not write itself (no class of its own with `__eq__`, `__sub__`, ..., no
+`unittest.mock.ANY`). The solution may not bind a builtin's name in the tests' namespace
+(`def abs`, `from math import floor as abs`): the tests would call its version.
 
 The report is one line on a private copy of stdout, the nonce then one entry per case:
 `<status><hex of the error text>`, status p (passed), f (failed), x (exited: SystemExit
@@ -80,6 +84,15 @@ def conforms(value, spec, budget):
         return False
     if kind == "any":
         return True
+    if kind == "honest":  # no plain annotation: any value whose comparisons are not forged
+        if actual in SCALARS:
+            return True
+        if actual in (list, tuple, set, frozenset):
+            return all(conforms(item, spec, budget) for item in value)
+        if actual is dict:
+            return all(conforms(k, spec, budget) and conforms(v, spec, budget)
+                       for k, v in value.items())
+        return not forged(actual)
     if kind == "union":
         return any(conforms(value, option, budget) for option in args)
     if kind in ("list", "set", "frozenset"):
@@ -95,6 +108,30 @@ def conforms(value, spec, budget):
             for k, v in value.items())
     return actual in ALLOWED.get(kind, (TYPES.get(kind),))
 
+def made_by_solution(function, klass):
+    """Whether a class attribute is Python code that no installed file holds (the solution
+    wrote it); dataclasses' generated methods come from "<string>" and are theirs."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None:
+        return False  # implemented in C: a built-in or a compiled library's
+    filename = code.co_filename
+    if filename == "<string>" and "__dataclass_fields__" in getattr(klass, "__dict__", {}):
+        return False
+    return not filename.startswith(TRUSTED)
+
+def forged(kind):
+    """Whether values of this type may lie in the comparisons tests make (==, <, abs(a - b)):
+    unittest.mock's ANY and the like, or any class whose comparison or arithmetic the
+    solution wrote itself."""
+    if (getattr(kind, "__module__", "") or "").startswith("unittest.mock"):
+        return True
+    for klass in getattr(kind, "__mro__", ()):
+        space = getattr(klass, "__dict__", {})
+        for name in COMPARISONS:
+            if name in space and made_by_solution(space[name], klass):
+                return True
+    return False
+
 def make_checked(name, function, spec, shown):
     depth = [0]
 
@@ -107,6 +144,10 @@ def make_checked(name, function, spec, shown):
         finally:
             depth[0] -= 1
         if not conforms(result, spec, [100000]):
+            if spec[0] == "honest":
+                raise ReturnTypeError(
+                    name + "() returned a " + describe_type(result) + ", whose comparisons "
+                    "the solution defines itself: return plain values the tests can compare")
             raise ReturnTypeError(
                 name + "() returned a " + describe_type(result) + ", but its signature says "
                 + shown + ": return exactly that type (plain built-in values)")
@@ -134,6 +175,9 @@ def _isolated():
         "ALLOWED": {"int": (int, bool), "float": (float, int, bool),
                     "complex": (complex, float, int, bool)},
         "list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "dict": dict,
+        "COMPARISONS": ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+                        "__sub__", "__rsub__", "__abs__"),
+        "TRUSTED": (),  # set by main: the installed library's paths
     }  # fmt: skip
     exec(compile(_ISOLATED, "synth-harness", "exec"), space)
     return space
@@ -221,6 +265,8 @@ def main():
         if entry.startswith("/") and not realpath(entry).startswith(workdir)
     ) + ("<frozen",)
     relays = ("inspect.py", "traceback.py", "logging/__init__.py")  # they hand frames out
+    isolated["TRUSTED"] = trusted
+    builtin_space = dict(builtins.__dict__)  # before the solution: what the names mean
 
     def from_model_code():
         """Whether the audited operation was asked for by the solution or a test, directly
@@ -322,11 +368,19 @@ def main():
                 return "t", "the solution rebound " + module.__name__ + "." + key
         return None
 
+    def shadowed(space, builtin_space):
+        """A builtin's name the solution bound in the tests' namespace (`def abs`, `import
+        floor as abs`): the tests would call the solution's instead of the builtin."""
+        for key in list(space):
+            if key[:2] != "__" and key in builtin_space and space[key] is not builtin_space[key]:
+                return "t", "the solution defines " + key + ", a builtin's name the tests use"
+        return None
+
     checked = {}
     error_before_tests = None
     try:
         run(spec.get("solution", ""), "solution.py")
-        error_before_tests = tampered()
+        error_before_tests = tampered() or shadowed(namespace, builtin_space)
         for name, type_spec in spec.get("returns", {}).items():
             function = namespace.get(name)
             if callable(function):

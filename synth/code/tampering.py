@@ -16,6 +16,7 @@ blanked out, so a word in a string or a comment is never a finding.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -69,9 +70,8 @@ _BUILTIN_CALLS = {
     "globals": "rebinding",
 }  # fmt: skip
 _RAISED = {"SystemExit": "exit", "KeyboardInterrupt": "exit", "GeneratorExit": "exit"}
-_BUILTIN_NAMES = (
-    set(dir(__builtins__)) if isinstance(__builtins__, dict) else set(dir(__import__("builtins")))
-)
+# the builtin module's names (`dir(__builtins__)` would list a dict's methods in a module)
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,41 @@ class _PythonGuard(ast.NodeVisitor):
                         alias.name if alias.asname else alias.name.split(".")[0]
                     )
         self.visit(tree)
+        if isinstance(tree, ast.Module):
+            self._module_scope_builtins(tree.body)
         return self.found
+
+    def _module_scope_builtins(self, body: list[ast.stmt]) -> None:
+        """A builtin's name bound at module scope by a def, a class, an import or a loop
+        (`def abs`, `from math import floor as abs`): the tests, which run in the same
+        namespace, would call the solution's version. Assignments: `_builtin_targets`."""
+        for node in body:
+            names: list[str] = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]  # its body is its own scope: not walked
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                names = [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                names = [
+                    n.id
+                    for item in node.items
+                    if item.optional_vars is not None
+                    for n in ast.walk(item.optional_vars)
+                    if isinstance(n, ast.Name)
+                ]
+            for name in names:
+                if name in _BUILTIN_NAMES and not name.startswith("__"):
+                    self._add(node, "rebinding", f"binding the builtin's name {name}")
+            for field in ("body", "orelse", "finalbody", "handlers"):  # if, try, loops
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    inner = getattr(node, field, None)
+                    if isinstance(inner, list):
+                        self._module_scope_builtins(
+                            [n for n in inner if isinstance(n, ast.stmt)]
+                            + [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body]
+                        )
 
     def _add(self, node: ast.AST, rule: str, construct: str) -> None:
         self.found.append(Finding(rule, construct, getattr(node, "lineno", 0)))

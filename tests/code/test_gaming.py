@@ -126,9 +126,35 @@ NOT_ANSWERS = {
         "def double(x) -> 'int':\n    return Anything()\n",
         "wrong_return_type",
     ),
+    "unannotated_equals_everything": (
+        "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
+        "def double(x):\n    return Anything()\n",
+        "wrong_return_type",
+    ),
+    "mock_any": (
+        "from unittest.mock import ANY\n\ndef double(x):\n    return [ANY][0]\n",
+        "wrong_return_type",
+    ),
+    "list_of_an_object_that_equals_everything": (
+        "class Anything:\n    def __ne__(self, other):\n        return False\n\n"
+        "    def __eq__(self, other):\n        return True\n\n"
+        "def double(x):\n    return [Anything()][0]\n",
+        "wrong_return_type",
+    ),
     "rebound_after_first_call": (
         "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
         "def double(x) -> int:\n    globals()['double'] = lambda y: Anything()\n    return 4\n",
+        "tampering",
+    ),
+}
+
+# A builtin's name bound in the namespace the tests run in: the tests would call it.
+SHADOWING = {
+    "def_named_like_a_builtin": ("def abs(x):\n    return 0\n\n" + WRONG, "tampering"),
+    "import_as_a_builtin": ("from math import floor as abs\n\n" + WRONG, "tampering"),
+    "class_named_like_a_builtin": ("class sorted:\n    pass\n\n" + WRONG, "tampering"),
+    "loop_variable_named_like_a_builtin": (
+        "for abs in [lambda v: 0]:\n    pass\n\n" + WRONG,
         "tampering",
     ),
 }
@@ -150,7 +176,7 @@ READING = {
     ),
 }
 
-BATTERY = {**FORGING, **NOT_ANSWERS, **READING}
+BATTERY = {**FORGING, **NOT_ANSWERS, **SHADOWING, **READING}
 RUNTIME_ONLY = set(NOT_ANSWERS) - {"rebound_after_first_call"}  # no construct to see
 
 
@@ -234,6 +260,15 @@ HONEST = {
         "def double(x) -> int:\n    return sum(Pair(x, x)) * Sign.PLUS.value\n"
     ),
     "optional": "from typing import Optional\n\ndef double(x) -> Optional[int]:\n    return x + x\n",
+    "unannotated": "def double(x):\n    return 2 * x\n",
+    "unannotated_library_value": (
+        "from fractions import Fraction\n\ndef double(x):\n    return Fraction(2 * x, 1)\n"
+    ),
+    "own_class_without_forged_comparisons": (
+        "class Doubler:\n    def __init__(self, x):\n        self.x = x\n\n"
+        "    def value(self):\n        return 2 * self.x\n\n"
+        "def double(x):\n    return Doubler(x).value()\n"
+    ),
 }
 
 
@@ -316,7 +351,9 @@ def test_return_annotations_become_specs_the_harness_checks():
         "c": ["union", ["list", ["str"]], ["none"], "Optional[List[str]]"],
         "d": ["tuple_of", ["int"], "tuple[int, ...]"],
         "e": ["dict", ["str"], ["float"], "dict[str, float]"],
+        "f": ["honest", "'Node'"],  # not plain: its values may not forge comparisons
         "g": ["plain", "list"],
+        "h": ["honest", ""],
     }
 
 
