@@ -43,7 +43,7 @@ from synth.export import ExportOptions, export_dataset, read_split
 from synth.export.card import pyplot
 from synth.inputs import read_yaml, validated
 from synth.models.registry import resolve_model
-from synth.train import TrainConfig, check_base_model
+from synth.train import PREFERENCE_COLUMNS, TrainConfig, check_base_model, parse_train_config
 
 
 class GenerateSettings(BaseModel):
@@ -113,6 +113,15 @@ def load_rounds_config(path: str | Path) -> RoundsConfig:
                 f"{benchmark!r} is neither a benchmark synth eval knows "
                 f"({', '.join(BENCHMARKS)}) nor a file",
             )
+    for i, export in enumerate(config.seed_data):
+        if _kind(export) == "dpo" and config.dpo is None:
+            raise SynthError(
+                f"{path}: seed_data[{i}]",
+                f"{export} holds preference pairs, which only a `dpo` step trains on",
+                "add `dpo:` (its training settings) or leave this export out",
+            )
+    if config.dpo is not None:  # checked as DPO now, not after the first round's SFT
+        parse_train_config({**config.dpo.model_dump(), "method": "dpo"}, f"{path}: dpo")
     if config.base_model != "tiny":
         check_base_model(config.base_model)
     return config
@@ -139,7 +148,8 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
             exports.append(export)
         data = _merge(exports, round_dir / "data", ("messages",))
         next_checkpoint = round_dir / "checkpoint"
-        trained = _train(config, config.train, base, data, next_checkpoint)
+        sft = config.train.model_copy(update={"method": "sft"})
+        trained = _train(config, sft, base, data, next_checkpoint)
         preferences: dict[str, Any] = {}
         if config.dpo is not None:
             pairs = round_dir / "pairs"
@@ -147,7 +157,7 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
             preferences["new_pairs"] = _export(config, round_dir / "run", pairs, options)
             if preferences["new_pairs"]:
                 pair_exports.append(pairs)
-            pairs_data = _merge(pair_exports, round_dir / "pairs-data", PAIR_COLUMNS)
+            pairs_data = _merge(pair_exports, round_dir / "pairs-data", PREFERENCE_COLUMNS)
             if _rows(pairs_data):  # no pair yet: the SFT checkpoint goes on
                 dpo = config.dpo.model_copy(update={"method": "dpo"})
                 sft_checkpoint, next_checkpoint = next_checkpoint, round_dir / "checkpoint-dpo"
@@ -278,15 +288,13 @@ def _heldout(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dic
     }
 
 
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
-
-
 def _kind(export: Path) -> str:
-    """sft or dpo: what `synth export` wrote into `export` (older exports are sft)."""
-    summary = export / "export.json"
-    if not summary.exists():
-        raise SynthError(str(export), "is not an export (no export.json): run `synth export`")
-    return json.loads(summary.read_text()).get("kind", "sft")
+    """dpo when the export's train rows are preference pairs, else sft."""
+    try:
+        rows = read_split(export, "train")
+    except FileNotFoundError:
+        raise SynthError(str(export), "holds no train split: not an export") from None
+    return "dpo" if rows and all(c in rows[0] for c in PREFERENCE_COLUMNS) else "sft"
 
 
 def _export(config: RoundsConfig, run_dir: Path, export: Path, options: ExportOptions) -> int:

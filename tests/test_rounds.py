@@ -129,3 +129,26 @@ def test_a_rounds_config_with_a_wrong_field_names_it(tmp_path):
     )
     with pytest.raises(SynthError, match=r"benchmarks\[1\].*'mbpp' is neither"):
         load_rounds_config(bad)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    (pairs / "train.jsonl").write_text(
+        json.dumps(
+            {
+                "prompt": [{"role": "user", "content": "What is 2 plus 6?"}],
+                "chosen": [{"role": "assistant", "content": "$\\boxed{8}$"}],
+                "rejected": [{"role": "assistant", "content": "$\\boxed{9}$"}],
+            }
+        )
+        + "\n"
+    )
+    bad.write_text(
+        f"out: x\nbase_model: tiny\ntaxonomy: taxonomies/math/skills.yaml\nseed_data: [{pairs}]\n"
+    )
+    with pytest.raises(SynthError, match=r"seed_data\[0\].*preference pairs"):
+        load_rounds_config(bad)
+    bad.write_text(
+        "out: x\nbase_model: tiny\ntaxonomy: taxonomies/math/skills.yaml\n"
+        f"seed_data: [{pairs}]\ndpo: {{packing: true}}\n"
+    )
+    with pytest.raises(SynthError, match="packing is for method sft"):
+        load_rounds_config(bad)
