@@ -40,7 +40,7 @@ def validated(model: type[Model], data: Any, where: str, shape: str) -> Model:
 def read_jsonl(path: Path, what: str) -> Iterator[tuple[str, Any]]:
     """(where, parsed line) for each non-blank line; `what` names the file in errors."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
     except FileNotFoundError:
         raise SynthError(str(path), f"{what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -85,7 +85,7 @@ def read_results(out_dir: Path) -> dict[str, ProblemResult]:
         with path.open("r+b") as handle:
             handle.truncate(len(whole))
     results: dict[str, ProblemResult] = {}
-    for number, line in enumerate(whole.decode("utf-8").splitlines(), start=1):
+    for number, line in enumerate(whole.decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

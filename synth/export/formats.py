@@ -51,7 +51,9 @@ def write_splits(splits: dict[str, list[dict]], out: Path, fmt: ExportFormat) ->
 def read_split(export: Path, split: str = "train") -> list[dict]:
     """The rows of one split of an export directory, whatever its format."""
     if (export / f"{split}.jsonl").exists():
-        lines = (export / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (
+            (export / f"{split}.jsonl").read_text(encoding="utf-8").split("\n")
+        )  # not splitlines: U+2028 is text
         return [json.loads(line) for line in lines if line.strip()]
     if (export / f"{split}.parquet").exists():
         import pyarrow.parquet as pq

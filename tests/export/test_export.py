@@ -117,6 +117,16 @@ def test_an_empty_validation_split_reads_back_empty(run_dir, tmp_path, fmt):
     assert len(read_split(out, "train")) == 20 and read_split(out, "validation") == []
 
 
+def test_a_jsonl_row_holding_a_line_separator_reads_back_whole(tmp_path):
+    # json.dumps(ensure_ascii=False) keeps U+2028 raw; str.splitlines would cut there
+    from synth.inputs import read_jsonl
+
+    row = {"messages": [{"role": "user", "content": "a\u2028b\u2029c\x85d"}]}
+    (tmp_path / "train.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n")
+    assert read_split(tmp_path, "train") == [row]
+    assert [line for _, line in read_jsonl(tmp_path / "train.jsonl", "rows")] == [row]
+
+
 def _jsonl(run_dir, tmp_path):
     out = tmp_path / "reference"
     export_dataset(run_dir, out, ExportOptions(validation_share=0.3))
