@@ -100,10 +100,19 @@ class TestCase(Frozen):
 class DroppedTest(Frozen):
     """A case the guards removed. `duplicate`: the same assertion as an earlier case;
     `solution_in_tests`: not a case but the model's own solution found in its tests (never run
-    as the reference); the others are the guards' (see synth/code/tests.py)."""
+    as the reference); `not_an_assert`: a statement that calls the solution outside an assert
+    (`assert_allclose(f(1), 5.0)`), not read as a case; the others are the guards' (see
+    synth/code/tests.py)."""
 
     test: TestCase
-    reason: Literal["no_entry_point", "vacuous", "unconfirmed", "duplicate", "solution_in_tests"]
+    reason: Literal[
+        "no_entry_point",
+        "vacuous",
+        "unconfirmed",
+        "duplicate",
+        "solution_in_tests",
+        "not_an_assert",
+    ]
 
 
 class TestSuite(Frozen):

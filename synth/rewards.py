@@ -24,29 +24,44 @@ Dataset columns:
   point when the source does not call it) or a list of such sources (MBPP's `test_list`),
   read into cases as synth reads generated tests; `entry_point`, optional, the function the
   answer must define: its block is preferred, the answer is reduced to it and what it needs
-  (as `synth eval` sanitizes), and cases that never reach it are dropped.
+  (as `synth eval` sanitizes). The tests are the ground truth: a row is refused (reason
+  bad_tests, every completion 0.0) when reading them would drop a check (a case that never
+  calls the entry point, a statement that calls it outside an assert; only duplicates and
+  the tests' own copy of the function are dropped), and when a case passes an empty program
+  (`assert True`, tests that define the function themselves), found by one sandbox run per
+  distinct suite, remembered.
 - math: `answer`, the reference final answer (LaTeX or plain).
 A row whose column is None is not scored (None); a missing column is a ValueError.
 
 Completions are plain strings or conversational (a list of {"role", "content"} messages,
-the assistant's contents joined; content blocks' text too). Judging is `synth eval`'s:
-the code block found by synth.code.extract, the syntax check and the tampering guard (every
-rule: unlike the eval, `eval`/`exec` are refused, since a policy learns whatever the reward
-lets through), then the tests in the sandbox under synth's harness, which must report that
-they ran to their end; the final `\\boxed{}` answer compared by synth's grader in the
-time- and memory-bounded checker processes. A completion cut at max_completion_length is
-judged on what it holds: code cut mid-statement fails the parse, a box never closed is no
-answer. The checker's processes come from a fork server, so a script that uses
-`math_reward` needs the `if __name__ == "__main__":` guard (as vLLM does).
+the contents of those with `"role": "assistant"` joined; content blocks' text too).
+Judging is `synth eval`'s: the code block found by synth.code.extract, the syntax check and
+the tampering guard (every rule: unlike the eval, `eval`/`exec` are refused, since a policy
+learns whatever the reward lets through), then the tests in the sandbox under synth's
+harness, which must report that they ran to their end; the final `\\boxed{}` answer
+compared by synth's grader in the time- and memory-bounded checker processes. A completion
+cut at max_completion_length is judged on what it holds: code cut mid-statement fails the
+parse, a box never closed is no answer. The checker's processes come from a fork server,
+so a script that uses `math_reward` needs the `if __name__ == "__main__":` guard (as vLLM
+does).
 
 Guarantees:
-- Every check is time-bounded: each test by its alarm (`timeout_s`), a code answer's whole
-  run by the sandbox's wall clock (`timeout_s` + 5 s), a math comparison by its checker
-  process (`math_timeout_s`), ruff (when `lint` selects rules) by its own timeout. `check`
-  also takes a deadline for the whole batch.
+- What runs code is time-bounded: each test by its alarm (`timeout_s`), a code answer's
+  whole run (and a suite's run against the empty program) by the sandbox's wall clock
+  (`timeout_s` + 5 s), a math comparison by its checker process (`math_timeout_s`), ruff
+  (when `lint` selects rules) by its own timeout. `check` also takes a deadline for the
+  whole batch (`timeout_s` or an absolute `deadline`), at which unfinished items are
+  timeouts.
+- Not bounded by a clock: the work in the caller's thread before the sandbox, i.e.
+  reading the completion, extracting and sanitizing its code, reading the tests into cases,
+  the parse and the tampering walk. It is Python on the completion's and the tests' text,
+  with no clock on it (a batch's deadline counts it, but cannot stop it); what it raises,
+  the parser's own limits included (RecursionError, MemoryError), is the item's verdict.
 - A completion that cannot be checked (no code, garbage, a sandbox error, a timeout) scores
-  0.0, never an exception: its reason goes to the log (a summary per call at INFO, sandbox
-  and data errors at WARNING) and, under TRL, to the completions table (`log_extra`).
+  0.0, never an exception, and never costs the other items of its batch their verdicts
+  (what one item's preparation raises is its own verdict: syntax for the answer, bad_tests
+  for the tests): its reason goes to the log (a summary per call at INFO, sandbox and data
+  errors at WARNING) and, under TRL, to the completions table (`log_extra`).
 - Safe to call from several threads at once and from async code (`code_reward_async`,
   `math_reward_async`, or `asyncio.to_thread`): all callers share one pool of `workers`
   threads, which bounds the sandbox runs at once.
@@ -64,24 +79,30 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from pydantic import Field
 
+from synth.code.execute import run_tests
 from synth.code.static import LintConfig, StaticReport, check_batch, syntax_error
 from synth.code.tampering import RULES
 from synth.code.tests import split_tests
 from synth.code.verify import verdict_before_tests
 from synth.engines.base import Completion
 from synth.evals.benchmarks import MathTask
-from synth.evals.code_judge import judge_program, program_from_text, reported_reason
+from synth.evals.code_judge import (
+    SANDBOX_GRACE_S,
+    judge_program,
+    program_from_text,
+    reported_reason,
+)
 from synth.evals.math_judge import judge_math
-from synth.records import Frozen, Sample, TestSuite, Verdict, stable_id
-from synth.sandbox.base import Sandbox
+from synth.records import DroppedTest, Frozen, Sample, TestSuite, Verdict, stable_id
+from synth.sandbox.base import Limits, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +110,12 @@ log = logging.getLogger(__name__)
 # for a reward
 REWARD_LINT = LintConfig(selected=(), blocking=(), tampering=RULES)
 # reasons that say the checker or the data is wrong rather than the completion
-TROUBLE = ("sandbox_error", "error", "bad_tests", "bad_answer", "static_error")
+TROUBLE = ("sandbox_error", "error", "bad_tests", "bad_answer", "static_error", "closed")
+# what reading the tests may drop without weakening them: the same check twice, and the
+# tests' own copy of the solution (the answer's is tested in its place)
+HARMLESS_DROPS = ("duplicate", "solution_in_tests")
+# suites whose run against an empty program is remembered (GRPO repeats each row's tests)
+EMPTY_RUNS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -112,7 +138,7 @@ class MathItem:
 class Check(Frozen):
     """One completion's verdict. `reason`: passed, tests_failed, timeout, no_code, syntax,
     static/tampering, exited_early, wrong_answer, no_answer, answer_timeout, bad_tests,
-    bad_answer, unreadable_completion, sandbox_error, error, ..."""
+    bad_answer, unreadable_completion, sandbox_error, static_error, closed, error, ..."""
 
     passed: bool
     reward: float
@@ -124,7 +150,9 @@ class Check(Frozen):
 
 
 def completion_text(completion: object) -> str | None:
-    """The text of a plain or conversational completion; None when it is neither."""
+    """The text of a plain or conversational completion; None when it is neither. Only the
+    messages that say `"role": "assistant"` are the answer: others (a tool's, a user's, one
+    without a role) are not judged."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
@@ -135,7 +163,7 @@ def completion_text(completion: object) -> str | None:
     for message in completion:
         if not isinstance(message, dict):
             return None
-        if message.get("role", "assistant") != "assistant":
+        if message.get("role") != "assistant":
             continue
         content = message.get("content")
         if content is None:
@@ -150,20 +178,44 @@ def completion_text(completion: object) -> str | None:
     return "\n\n".join(parts)
 
 
-def code_suite(tests: object, entry_point: str = "") -> TestSuite:
+def code_suite(tests: object, entry_point: object = "") -> TestSuite:
     """The test cases of a `tests` value (see the module docstring). ValueError, with what
-    is wrong, when it holds no usable case."""
+    is wrong, when it holds no usable case, or when reading it would lose a check: a case
+    that does not call `entry_point`, a statement that calls it outside an assert. The tests
+    are the ground truth, so they are refused rather than run in part; only duplicates and
+    the tests' own copy of the solution are dropped."""
+    if entry_point is None:
+        entry_point = ""
+    if not isinstance(entry_point, str):
+        raise ValueError(
+            f"entry_point must be a function name (a string), not {type(entry_point).__name__}"
+        )
     if entry_point and not entry_point.isidentifier():
         raise ValueError(f"entry_point must be a Python name, not {entry_point!r}")
     if isinstance(tests, (list, tuple)) and all(isinstance(t, str) for t in tests):
-        return _suite("\n".join(tests), entry_point)
-    if isinstance(tests, str):
-        return _suite(tests, entry_point)
-    raise ValueError("tests must be a Python test source or a list of them")
+        source = "\n".join(tests)
+    elif isinstance(tests, str):
+        source = tests
+    else:
+        raise ValueError("tests must be a Python test source or a list of them")
+    suite = _suite(source, entry_point)
+    if isinstance(suite, str):
+        raise ValueError(suite)
+    return suite
 
 
 @lru_cache(maxsize=4096)  # GRPO repeats each row's tests for every generation
-def _suite(source: str, entry_point: str) -> TestSuite:
+def _suite(source: str, entry_point: str) -> TestSuite | str:
+    """The suite, or why there is none (refusals are remembered too)."""
+    try:
+        return _read_suite(source, entry_point)
+    except ValueError as exc:
+        return str(exc)
+    except (RecursionError, MemoryError) as exc:  # the parser's own limits
+        return f"the tests could not be read: {type(exc).__name__} (nested too deeply or too big)"
+
+
+def _read_suite(source: str, entry_point: str) -> TestSuite:
     if not source.strip():
         raise ValueError("tests are empty")
     if _uncalled_check(source):
@@ -177,11 +229,64 @@ def _suite(source: str, entry_point: str) -> TestSuite:
     if split is None:
         raise ValueError(f"the tests do not parse: {syntax_error(source)}")
     setup, cases, dropped = split
+    lost = [d for d in dropped if d.reason not in HARMLESS_DROPS and not _constant(d.test.source)]
+    if not cases and lost and all(d.reason == "no_entry_point" for d in lost):
+        raise ValueError(f"no test case calls {entry_point}")
+    if lost:
+        raise ValueError(_lost_checks(lost, entry_point))
     if not cases:
-        if any(d.reason == "no_entry_point" for d in dropped):
-            raise ValueError(f"no test case calls {entry_point}")
         raise ValueError("no test case found (asserts, test functions or check(candidate))")
     return TestSuite(problem_id="reward", setup=setup, cases=tuple(cases))
+
+
+@lru_cache(maxsize=4096)  # per suite, as _suite
+def _called(suite: TestSuite) -> tuple[str, ...]:
+    """The names the tests call: the answer's functions they use besides the entry point
+    (HumanEval/50 checks decode_shift against encode_shift) survive its sanitizing."""
+    names: set[str] = set()
+    for source in (suite.setup, *(case.source for case in suite.cases)):
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        names.update(
+            n.func.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        )
+    return tuple(sorted(names))
+
+
+def _constant(source: str) -> bool:
+    """`assert True` (with or without a message), as many HumanEval checks hold: it checks
+    nothing, so leaving it out loses no test."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return len(tree.body) == 1 and (
+        isinstance(tree.body[0], ast.Assert)
+        and isinstance(tree.body[0].test, ast.Constant)
+        and bool(tree.body[0].test.value)
+    )
+
+
+def _lost_checks(lost: list[DroppedTest], entry_point: str) -> str:
+    why = {
+        "no_entry_point": f"does not call {entry_point} (a case must call it itself, not "
+        "read a value the setup got from it)",
+        "not_an_assert": f"calls {entry_point or 'the solution'} outside an assert, and is "
+        "not read as a case",
+    }
+    first = lost[0]
+    source = " ".join(first.test.source.split())
+    source = source if len(source) <= 80 else source[:77] + "..."
+    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+    return (
+        f"the tests would run in part: `{source}` {why.get(first.reason, first.reason)}"
+        f"{more}; every check must be an assert, a test function or check(candidate) that "
+        "calls the entry point"
+    )
 
 
 def _uncalled_check(source: str) -> bool:
@@ -239,6 +344,9 @@ class Rewards:
         self._sandbox: Sandbox | None = None if isinstance(sandbox, str) else sandbox
         self._checker = None
         self._lock = threading.Lock()
+        # suite -> its run against an empty program: why it is refused, or None
+        self._empty_runs: OrderedDict[tuple, Future[str | None]] = OrderedDict()
+        self._empty_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="reward")
         self.workers = workers
         self._closed = False
@@ -274,24 +382,37 @@ class Rewards:
     # --- the core, shared with `synth serve` ----------------------------------------------
 
     def check(
-        self, items: Sequence[CodeItem | MathItem], timeout_s: float | None = None
+        self,
+        items: Sequence[CodeItem | MathItem],
+        timeout_s: float | None = None,
+        *,
+        deadline: float | None = None,
     ) -> list[Check]:
-        """One verdict per item, in order. Items not checked within `timeout_s` (None: no
+        """One verdict per item, in order. Items not checked within `timeout_s` of the call,
+        or by `deadline` (a `time.monotonic()` time; the earlier of the two counts; None: no
         deadline beyond each check's own limits) are verdicts with reason timeout; those not
-        started are cancelled."""
+        started are cancelled. Items `close` cancelled are verdicts with reason closed."""
         started = time.monotonic()
+        by_timeout = None if timeout_s is None else started + timeout_s
+        ends = [t for t in (deadline, by_timeout) if t is not None]
+        end = min(ends) if ends else None
+        if by_timeout is not None and end == by_timeout:
+            late = f"not checked within the deadline of {timeout_s} s"
+        else:
+            late = "not checked by the deadline"
+        if end is not None and time.monotonic() >= end:  # nothing left to check them in
+            return [self._failed("timeout", late) for _ in items]
         futures = self.submit(items)
-        remaining = None if timeout_s is None else max(0.0, started + timeout_s - time.monotonic())
-        done, _ = wait(futures, timeout=remaining)
+        _wait(futures, None if end is None else max(0.0, end - time.monotonic()))
         results = []
         for future in futures:
-            if future in done and not future.cancelled():
+            if future.cancelled():
+                results.append(self._failed("closed", CLOSED))
+            elif future.done():
                 results.append(future.result())
             else:
                 future.cancel()  # a check already running ends within its own limits
-                results.append(
-                    self._failed("timeout", f"not checked within the deadline of {timeout_s} s")
-                )
+                results.append(self._failed("timeout", late))
         return results
 
     def submit(self, items: Sequence[CodeItem | MathItem]) -> list[Future[Check]]:
@@ -299,6 +420,8 @@ class Rewards:
         static checks run here (one ruff run for the batch, if `lint` selects rules), the rest
         in the workers."""
         futures: list[Future[Check] | None] = [None] * len(items)
+        if self._closed:
+            return [_done(self._failed("closed", CLOSED)) for _ in items]
         try:
             code = [i for i, item in enumerate(items) if isinstance(item, CodeItem)]
             for index, future in zip(
@@ -311,8 +434,11 @@ class Rewards:
                 elif not isinstance(item, CodeItem):
                     futures[index] = _done(self._failed("error", f"not an item: {type(item)}"))
         except Exception as exc:  # a bug or a closed pool: every item fails, nothing raises
-            log.exception("rewards: the batch could not be checked")
-            failed = self._failed("error", f"{type(exc).__name__}: {exc}")
+            if self._closed:
+                failed = self._failed("closed", CLOSED)
+            else:
+                log.exception("rewards: the batch could not be checked")
+                failed = self._failed("error", f"{type(exc).__name__}: {exc}")
             futures = [f if f is not None else _done(failed) for f in futures]
         return futures  # type: ignore[return-value]
 
@@ -356,47 +482,99 @@ class Rewards:
         return [None if c is None else c.reward for c in by_row]
 
     def _submit_code(self, items: Sequence[CodeItem]) -> list[Future[Check]]:
-        prepared: list[tuple[Sample, TestSuite] | Check] = []
-        for index, item in enumerate(items):
-            text = completion_text(item.completion)
-            if text is None:
-                prepared.append(self._failed("unreadable_completion", _shape(item.completion)))
-                continue
-            try:
-                suite = code_suite(item.tests, item.entry_point)
-            except ValueError as exc:
-                prepared.append(self._failed("bad_tests", str(exc)))
-                continue
-            program = program_from_text(text, item.entry_point)
-            sample = Sample(
-                id=stable_id("reward", index, text), problem_id="reward", trajectory=index,
-                round=1, text=text, code=program,
-            )  # fmt: skip
-            prepared.append((sample, suite))
-        programs = [p[0].code for p in prepared if isinstance(p, tuple) and p[0].code is not None]
-        try:
-            reports = iter(check_batch(programs, self.lint))
-        except Exception as exc:  # ruff timed out or failed: no static verdict for any
-            log.warning("rewards: static checks failed: %s", exc)
-            failed = self._failed("static_error", f"{type(exc).__name__}: {exc}"[-500:])
-            return [_done(p if isinstance(p, Check) else failed) for p in prepared]
+        # each item on its own: what one item raises is its verdict, not the batch's
+        prepared = [self._prepare(index, item) for index, item in enumerate(items)]
+        reports = self._static([p[0].code if isinstance(p, tuple) else None for p in prepared])
         futures = []
-        for entry in prepared:
+        for entry, report in zip(prepared, reports, strict=True):
             if isinstance(entry, Check):
                 futures.append(_done(entry))
-                continue
-            sample, suite = entry
-            report = next(reports) if sample.code is not None else None
-            early = verdict_before_tests(sample, report)
-            if early is not None:
-                futures.append(_done(self._from_verdict(early, suite)))
+            elif isinstance(report, Check):
+                futures.append(_done(report))
             else:
-                futures.append(self._pool.submit(self._guarded, self._run, sample, report, suite))
+                sample, suite = entry
+                early = verdict_before_tests(sample, report)
+                if early is not None:
+                    futures.append(_done(self._from_verdict(early, suite)))
+                else:
+                    futures.append(
+                        self._pool.submit(self._guarded, self._run, sample, report, suite)
+                    )
         return futures
+
+    def _prepare(self, index: int, item: CodeItem) -> tuple[Sample, TestSuite] | Check:
+        """The item's answer and tests, or its verdict when either cannot be read."""
+        try:
+            text = completion_text(item.completion)
+        except Exception as exc:  # whatever the completion holds
+            text, shape = None, f"{type(exc).__name__}: {exc}"[-500:]
+        else:
+            shape = _shape(item.completion)
+        if text is None:
+            return self._failed("unreadable_completion", shape)
+        try:
+            suite = code_suite(item.tests, item.entry_point)
+        except ValueError as exc:
+            return self._failed("bad_tests", str(exc))
+        except Exception as exc:
+            log.warning("rewards: the tests could not be read", exc_info=True)
+            return self._failed("bad_tests", f"the tests could not be read: {_said(exc)}")
+        try:
+            program = program_from_text(text, item.entry_point, keep=_called(suite))
+        except Exception as exc:  # RecursionError, MemoryError: the parser's own limits
+            return self._failed("syntax", f"the answer could not be parsed: {_said(exc)}")
+        sample = Sample(
+            id=stable_id("reward", index, text), problem_id="reward", trajectory=index,
+            round=1, text=text, code=program,
+        )  # fmt: skip
+        return sample, suite
+
+    def _static(self, programs: list[str | None]) -> list[StaticReport | Check | None]:
+        """A report per program (None where there is none): the parse and the tampering walk
+        per program, so that one that breaks them (nested too deeply) is only its own
+        verdict; then one ruff run for the rest of the batch, when `lint` selects rules."""
+        python_only = replace(self.lint, selected=())
+        reports: list[StaticReport | Check | None] = []
+        for program in programs:
+            if program is None:
+                reports.append(None)
+                continue
+            try:
+                reports.append(check_batch([program], python_only)[0])
+            except (RecursionError, MemoryError) as exc:
+                reports.append(
+                    self._failed("syntax", f"the code could not be parsed: {_said(exc)}")
+                )
+            except Exception as exc:
+                log.warning("rewards: static checks failed", exc_info=True)
+                reports.append(self._failed("static_error", _said(exc)))
+        if not self.lint.selected:
+            return reports
+        linted = [
+            i for i, r in enumerate(reports) if isinstance(r, StaticReport) and not r.syntax_error
+        ]
+        try:
+            for index, report in zip(
+                linted, check_batch([programs[i] for i in linted], self.lint), strict=True
+            ):
+                reports[index] = report
+        except Exception as exc:  # ruff timed out or failed: no static verdict for any
+            log.warning("rewards: static checks failed: %s", exc)
+            failed = self._failed("static_error", _said(exc))
+            for index in linted:
+                reports[index] = failed
+        return reports
 
     def _run(self, sample: Sample, report: StaticReport | None, suite: TestSuite) -> Check:
         try:
-            verdict = judge_program(sample, report, suite, self._open_sandbox(), self.timeout_s)
+            sandbox = self._open_sandbox()
+            refused = self._without_solution(suite, sandbox)
+            if refused is not None:
+                return self._failed("bad_tests", refused)
+            verdict = judge_program(sample, report, suite, sandbox, self.timeout_s)
+        except _SandboxFailed as exc:
+            log.warning("rewards: sandbox error: %s", str(exc)[-300:])
+            return self._failed("sandbox_error", str(exc)[-500:])
         except Exception as exc:  # the backend could not run it: not the completion's fault
             log.warning("rewards: sandbox error: %s: %s", type(exc).__name__, exc)
             return self._failed("sandbox_error", f"{type(exc).__name__}: {exc}"[-500:])
@@ -404,6 +582,49 @@ class Rewards:
             log.warning("rewards: sandbox error: %s", verdict.execution.stderr[-300:])
             return self._failed("sandbox_error", verdict.execution.stderr[-500:])
         return self._from_verdict(verdict, suite)
+
+    def _without_solution(self, suite: TestSuite, sandbox: Sandbox) -> str | None:
+        """Why the tests are refused when a case passes an empty program (`assert True`, or
+        tests that define the function themselves), else None. One run per suite, shared by
+        every caller that needs it at once and remembered; a run the sandbox could not do
+        raises `_SandboxFailed` and is tried again by the next caller."""
+        key = (suite.setup, tuple(c.source for c in suite.cases))
+        with self._empty_lock:
+            future = self._empty_runs.get(key)
+            owner = future is None
+            if owner:
+                future = self._empty_runs[key] = Future()
+                while len(self._empty_runs) > EMPTY_RUNS_KEPT:
+                    self._empty_runs.popitem(last=False)
+            else:
+                self._empty_runs.move_to_end(key)
+        if not owner:
+            return future.result()  # the owner's run ends within the sandbox's limits
+        try:
+            refused = self._empty_run(suite, sandbox)
+        except BaseException as exc:
+            with self._empty_lock:
+                if self._empty_runs.get(key) is future:
+                    del self._empty_runs[key]
+            future.set_exception(exc)
+            raise
+        future.set_result(refused)
+        return refused
+
+    def _empty_run(self, suite: TestSuite, sandbox: Sandbox) -> str | None:
+        limits = Limits(timeout_s=self.timeout_s + SANDBOX_GRACE_S)
+        run = run_tests(sandbox, "", suite, limits, per_test_timeout_s=self.timeout_s)
+        if run.execution.status == "error":
+            raise _SandboxFailed(run.execution.stderr[-500:])
+        passing = [o for o in run.outcomes if o.passed] if run.reported else []
+        if not passing:
+            return None
+        source = " ".join(passing[0].source.split())
+        source = source if len(source) <= 80 else source[:77] + "..."
+        return (
+            f"the tests pass without a solution: {len(passing)} of {len(run.outcomes)} "
+            f"case(s) pass an empty program, first `{source}`"
+        )
 
     def _from_verdict(self, verdict: Verdict, suite: TestSuite) -> Check:
         reason, detail = reported_reason(verdict)
@@ -476,6 +697,36 @@ def _column(columns: dict, name: str, rows: int, reward: str) -> list:
     if len(values) != rows:
         raise ValueError(f"{reward}: {len(values)} `{name}` values for {rows} completions")
     return values
+
+
+CLOSED = "the verifier was closed before this item was checked"
+
+
+class _SandboxFailed(Exception):
+    """The sandbox could not run the tests (its message is the backend's)."""
+
+
+def _wait(futures: Sequence[Future], timeout: float | None) -> None:
+    """Until every future is done or cancelled, or `timeout` passes. (`concurrent.futures.
+    wait` is not woken by a cancel, which is how `close` ends what it never started.)"""
+    pending = [len(futures)]
+    lock, finished = threading.Lock(), threading.Event()
+
+    def one_done(_: Future) -> None:
+        with lock:
+            pending[0] -= 1
+            if pending[0] == 0:
+                finished.set()
+
+    if not futures:
+        return
+    for future in futures:
+        future.add_done_callback(one_done)
+    finished.wait(timeout)
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[-500:]
 
 
 def _done(check: Check) -> Future[Check]:

@@ -19,13 +19,14 @@ Limits and answers:
   reading a chunked body) or holds more than `max_items` items;
 - 429 with `Retry-After` when `queue_size` requests are admitted already (being read,
   waiting or checked): backpressure, nothing is queued beyond that;
-- 400 for a body that is not JSON (or not UTF-8), 422 for JSON of the wrong shape, with
-  every problem as {"item": index, "field": name, "message": ...};
+- 400 for a body that is not JSON (or not UTF-8), 422 for JSON of the wrong shape or tests
+  that cannot be read whole (synth.rewards.code_suite), with every problem as
+  {"item": index, "field": name, "message": ...};
 - 408 when the body has not arrived within `request_timeout_s`;
-- the request's deadline, `request_timeout_s` from its arrival, is a verdict, not an
-  error: items not checked by then come back with reason "timeout" (a check already
-  running ends within its own limits; those not started are dropped), so a client always
-  gets one verdict per item.
+- the request's deadline, `request_timeout_s` from its arrival (reading and parsing the
+  body count against it), is a verdict, not an error: items not checked by then come back
+  with reason "timeout" (a check already running ends within its own limits; those not
+  started are dropped), so a client always gets one verdict per item.
 The work of a request (parsing, the static checks, waiting on the sandbox) runs in a thread
 pool of `queue_size` threads, so the event loop only reads bodies and writes answers; a slot
 is freed when its work is done, even when the client has gone away.
@@ -56,7 +57,9 @@ log = logging.getLogger(__name__)
 class Verifier(Protocol):
     """What the service needs of `synth.rewards.Rewards`."""
 
-    def check(self, items, timeout_s: float | None = None) -> list[Check]: ...
+    def check(
+        self, items, timeout_s: float | None = None, *, deadline: float | None = None
+    ) -> list[Check]: ...
 
     def describe(self) -> str: ...
 
@@ -95,6 +98,8 @@ def create_app(verifier: Verifier, config: ServeConfig = ServeConfig()) -> Starl
         )
 
     async def verify(request: Request) -> Response:
+        arrived = time.monotonic()  # the request's deadline counts from here
+        deadline = arrived + config.request_timeout_s
         if config.token is not None and not _authorized(request, config.token):
             return _error(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
         length = request.headers.get("content-length")
@@ -110,14 +115,13 @@ def create_app(verifier: Verifier, config: ServeConfig = ServeConfig()) -> Starl
             )
         admitted[0] += 1
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
         handed_over = False
         try:
             body = await asyncio.wait_for(
-                _read_body(request, config.max_body_bytes), config.request_timeout_s
+                _read_body(request, config.max_body_bytes),
+                max(0.0, deadline - time.monotonic()),
             )
-            remaining = max(0.0, config.request_timeout_s - (time.monotonic() - started))
-            future = loop.run_in_executor(work, _handle, verifier, config, body, remaining)
+            future = loop.run_in_executor(work, _handle, verifier, config, body, deadline)
             # the slot is the work's: freed when it ends, even if this request is cancelled
             future.add_done_callback(lambda _: _release(admitted))
             handed_over = True
@@ -171,10 +175,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _handle(verifier: Verifier, config: ServeConfig, body: bytes, timeout_s: float) -> list[dict]:
-    """Parse, validate and check one request's body (in a worker thread)."""
+def _handle(verifier: Verifier, config: ServeConfig, body: bytes, deadline: float) -> list[dict]:
+    """Parse, validate and check one request's body (in a worker thread), by `deadline`
+    (a `time.monotonic()` time: the request's arrival plus its timeout)."""
     items = parse_items(body, config.max_items)
-    checks = verifier.check(items, timeout_s=timeout_s)
+    checks = verifier.check(items, deadline=deadline)
     return [c.model_dump() for c in checks]
 
 
@@ -245,6 +250,9 @@ def _item(entry: object) -> CodeItem | MathItem:
     except ValueError as exc:
         field = "entry_point" if str(exc).startswith("entry_point") else "tests"
         raise _FieldError(field, str(exc)) from None
+    except Exception as exc:  # the tests broke the reader: theirs, not the service's
+        log.warning("serve: tests could not be read", exc_info=True)
+        raise _FieldError("tests", f"could not be read: {type(exc).__name__}") from None
     return CodeItem(completion, entry["tests"], entry_point)
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from synth.code.tests import split_tests
 from synth.evals.code_judge import SANDBOX_GRACE_S
 from synth.records import ExecResult
 from synth.rewards import CodeItem, MathItem, Rewards, code_suite, completion_text
@@ -59,6 +60,8 @@ def test_both_completion_shapes_give_the_same_text():
         completion_text([{"role": "assistant", "content": [{"type": "text", "text": "b"}]}]) == "b"
     )
     assert completion_text([{"role": "tool", "content": "x"}, *chat("c")]) == "c"
+    assert completion_text([{"content": "no role"}, *chat("c")]) == "c"  # not the answer
+    assert completion_text({"content": "no role"}) == ""
     assert completion_text(42) is None and completion_text([1, 2]) is None
 
 
@@ -77,9 +80,134 @@ def test_tests_are_read_as_synth_reads_tests():
         ("   ", "", "empty"),
         (7, "", "a Python test source"),
         (CHECK, "total); import os; (x", "a Python name"),
+        (CHECK, 5, "a function name"),
     ]:
         with pytest.raises(ValueError, match=message):
             code_suite(tests, entry_point)
+
+
+@pytest.mark.parametrize(
+    ("tests", "lost"),
+    [
+        (["assert f(1) == 1", "assert g(2) == 99"], "`assert g(2) == 99` does not call f"),
+        ("assert f(1) == 1\nx = f(2)\nassert x == 99", "`assert x == 99` does not call f"),
+        (
+            "import unittest\nassert f(1) == 1\nunittest.TestCase().assertEqual(f(1), 5)",
+            "`unittest.TestCase().assertEqual(f(1), 5)` calls f outside an assert",
+        ),
+        (
+            "from numpy.testing import assert_allclose\nassert f(1) == 1\n"
+            "assert_allclose(f(1), 5.0)",
+            "`assert_allclose(f(1), 5.0)` calls f outside an assert",
+        ),
+        (
+            'assert f(1) == 1\nif __name__ == "__main__":\n    if f(2) != 4:\n'
+            '        raise ValueError("f(2)")',
+            "calls f outside an assert",
+        ),
+    ],
+)
+def test_tests_that_would_run_in_part_are_refused(tests, lost):
+    with pytest.raises(ValueError, match="the tests would run in part") as refused:
+        code_suite(tests, "f")
+    assert lost in str(refused.value)
+
+
+def test_what_reading_the_tests_may_drop_weakens_nothing():
+    # the tests' own f (the answer's is tested), a duplicate and a print check nothing more
+    tests = "def f(x):\n    return x\nassert f(1) == 1\nassert f(1) == 1\nprint(f(3))\n"
+    assert [c.source for c in code_suite(tests, "f").cases] == ["assert f(1) == 1"]
+    _, _, dropped = split_tests("assert f(1) == 1\nassert_allclose(f(1), 5.0)\n", "f")
+    assert [(d.test.source, d.reason) for d in dropped] == [
+        ("assert_allclose(f(1), 5.0)", "not_an_assert")
+    ]  # recorded, never run: generation's suites are as before
+
+
+DEEP = fenced("def total(xs):\n    return sum(xs)" + " + 0" * 3000 + "\n")
+DEEP_TESTS = "assert total([1])" + " + 0" * 3000 + " == 1"
+
+
+def test_tests_the_parser_cannot_read_are_a_value_error():
+    with pytest.raises(ValueError, match="RecursionError"):
+        code_suite(DEEP_TESTS, "total")
+
+
+class CountingSandbox:
+    """A real sandbox that counts its runs."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.runs, self._lock = inner, 0, threading.Lock()
+        self.name, self.auto_reason = inner.name, ""
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def run(self, *args, **kwargs):
+        with self._lock:
+            self.runs += 1
+        return self.inner.run(*args, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+VACUOUS = [
+    "assert True",
+    "def total(xs):\n    return 0\nassert total([]) == 0",  # replaces the answer's total
+]
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("tests", VACUOUS)
+def test_tests_that_pass_without_a_solution_are_refused_at_one_run(sandbox, tests):
+    counting = CountingSandbox(sandbox)
+    with Rewards(counting, timeout_s=2.0, workers=2) as rewards:
+        checks = rewards.check([CodeItem(c, tests) for c in (RIGHT, WRONG, RIGHT, chat(RIGHT))])
+        assert [c.reason for c in checks] == ["bad_tests"] * 4
+        assert "the tests pass without a solution" in checks[0].detail
+        assert counting.runs == 1  # the empty program's run, shared; no answer was run
+        assert rewards.check([CodeItem(RIGHT, tests)])[0].reason == "bad_tests"
+        assert counting.runs == 1  # remembered
+        # with entry_point, the tests' own total is dropped and the answer's tested
+        (check,) = rewards.check([CodeItem(WRONG, VACUOUS[1], "total")])
+        assert check.reason == "tests_failed" and counting.runs == 3
+
+
+@pytest.mark.sandbox
+def test_callers_at_once_share_one_empty_run_per_suite(sandbox):
+    counting = CountingSandbox(sandbox)
+    tests = ["assert total([2, 2]) == 4", "assert total([]) == 0"]
+    start = threading.Barrier(4)
+
+    def at_once(completion):
+        start.wait(timeout=30)
+        return rewards.check([CodeItem(completion, tests, "total")])[0].reason
+
+    with Rewards(counting, timeout_s=2.0, workers=4) as rewards:
+        with ThreadPoolExecutor(4) as callers:
+            reasons = list(callers.map(at_once, [RIGHT, WRONG, RIGHT, WRONG]))
+    assert reasons == ["passed", "tests_failed", "passed", "tests_failed"]
+    assert counting.runs == 4 + 1  # one run per answer, one against the empty program
+
+
+@pytest.mark.sandbox
+def test_one_bad_item_does_not_cost_the_batch_its_verdicts(rewards):
+    items = [
+        CodeItem(RIGHT, CHECK, "total"),
+        CodeItem(DEEP, CHECK, "total"),  # RecursionError in the parser
+        CodeItem(RIGHT, DEEP_TESTS, "total"),
+        CodeItem(RIGHT, CHECK, 5),  # type: ignore[arg-type]
+        CodeItem(WRONG, CHECK, "total"),
+    ]
+    checks = rewards.check(items)
+    assert [c.reason for c in checks] == [
+        "passed", "syntax", "bad_tests", "bad_tests", "tests_failed",
+    ]  # fmt: skip
+    assert "RecursionError" in checks[1].detail and "RecursionError" in checks[2].detail
+    assert rewards.code_reward([RIGHT, RIGHT], tests=[CHECK, CHECK], entry_point=[5, "total"]) == [
+        0.0,
+        1.0,
+    ]
 
 
 @pytest.mark.sandbox
@@ -246,6 +374,43 @@ def test_a_batch_deadline_turns_unchecked_items_into_timeouts():
     assert [c.reason for c in checks] == ["timeout"] * 2
     assert "deadline of 0.2 s" in checks[0].detail
     assert box.runs == 1  # the two that had not started were dropped, not run later
+
+
+def test_a_deadline_counts_from_the_time_given_not_from_the_call():
+    box = BlockedSandbox()
+    with Rewards(box, workers=1) as blocked:
+        checks = blocked.check([CodeItem(RIGHT, CHECK, "total")], deadline=time.monotonic())
+        assert [c.reason for c in checks] == ["timeout"] and box.runs == 0  # none started
+        (first,) = blocked.submit([CodeItem(RIGHT, CHECK, "total")])
+        assert box.started.wait(timeout=30)
+        late = blocked.check([CodeItem(RIGHT, CHECK, "total")], deadline=time.monotonic() + 0.2)
+        box.release.set()
+        assert first.result(timeout=30).reason == "sandbox_error"
+    assert late[0].reason == "timeout" and late[0].detail == "not checked by the deadline"
+
+
+def test_items_close_cancels_say_closed_not_timeout():
+    box = BlockedSandbox()
+    blocked = Rewards(box, workers=1)
+    (first,) = blocked.submit([CodeItem(RIGHT, CHECK, "total")])
+    assert box.started.wait(timeout=30)  # the one worker is busy: the next item waits
+    waiting: dict = {}
+    caller = threading.Thread(
+        target=lambda: waiting.update(checks=blocked.check([CodeItem(RIGHT, CHECK, "total")])),
+        daemon=True,
+    )
+    caller.start()
+    closer = threading.Thread(target=blocked.close, daemon=True)
+    closer.start()
+    caller.join(timeout=30)  # back as soon as close() cancelled its item, no deadline needed
+    box.release.set()
+    closer.join(timeout=30)
+    assert not caller.is_alive() and not closer.is_alive()
+    assert [(c.reason, c.detail) for c in waiting["checks"]] == [
+        ("closed", "the verifier was closed before this item was checked")
+    ]
+    assert first.result(timeout=30).reason == "sandbox_error"
+    assert blocked.check([CodeItem(RIGHT, CHECK, "total")])[0].reason == "closed"
 
 
 def test_a_sandbox_that_fails_scores_zero_with_the_reason():

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.rewards import Check, Rewards
-from synth.serve import ServeConfig, bind, create_app, parse_items
+from synth.serve import BadRequest, ServeConfig, bind, create_app, parse_items
 from tests.test_rewards import CHECK, GARBAGE, RIGHT, WRONG, BlockedSandbox, chat
 
 DEADLINE_S = 30.0
@@ -91,7 +91,8 @@ class HeldVerifier:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def check(self, items, timeout_s=None) -> list[Check]:
+    def check(self, items, timeout_s=None, *, deadline=None) -> list[Check]:
+        self.deadline = deadline
         assert self.release.wait(timeout=DEADLINE_S)
         return [Check(passed=True, reward=1.0, reason="passed") for _ in items]
 
@@ -302,6 +303,35 @@ def test_the_request_deadline_is_a_timeout_verdict_per_item():
             running.stop()
     assert response.status_code == 200
     assert [v["reason"] for v in response.json()["verdicts"]] == ["timeout", "timeout"]
+
+
+def test_the_request_deadline_counts_from_its_arrival():
+    verifier = HeldVerifier()
+    verifier.release.set()
+    running = Service(create_app(verifier, ServeConfig(request_timeout_s=40.0)))
+    try:
+        sent = time.monotonic()
+        response = running.verify({"items": [CODE_ITEM]})
+        answered = time.monotonic()
+    finally:
+        running.stop()
+    assert response.status_code == 200
+    # the absolute deadline reaches the verifier: reading and parsing count against it
+    assert sent + 40.0 <= verifier.deadline <= answered + 40.0
+
+
+def test_tests_that_break_the_reader_or_would_run_in_part_get_422():
+    for tests in (
+        "assert f(1)" + " + 0" * 3000 + " == 1",  # RecursionError in the parser
+        ["assert f(1) == 1", "assert g(2) == 99"],
+        "assert f(1) == 1\nassert_allclose(f(1), 5.0)",
+    ):
+        body = {"items": [{"completion": "x", "answer": "1"},
+                          {"completion": "x", "tests": tests, "entry_point": "f"}]}  # fmt: skip
+        with pytest.raises(BadRequest) as refused:
+            parse_items(json.dumps(body).encode(), 4)
+        assert refused.value.status == 422
+        assert [(e["item"], e["field"]) for e in refused.value.errors] == [(1, "tests")]
 
 
 def test_a_body_that_does_not_arrive_in_time_gets_408():

@@ -43,6 +43,9 @@ class TestReader:
     on the way: the model's own solution wherever it is defined (and `from m import f` of it:
     the solution is in the namespace already), test runners (`unittest.main()`), prints of
     the solution's results, and the rest of a `__main__` block, which never ran as setup.
+    A statement of those that calls the solution and is no print (`assert_allclose(f(1),
+    5.0)`, `if f(1) != 1: raise ...` under `__main__`) is not run either, but kept in
+    `dropped` as `not_an_assert`, so a caller that must keep every check can refuse the tests.
     """
 
     def __init__(self, code: str, tree: ast.Module, entry_point: str | None) -> None:
@@ -99,6 +102,17 @@ class TestReader:
         test = TestCase(name=name, source=self._source(node))
         self.dropped.append(DroppedTest(test=test, reason="solution_in_tests"))
 
+    def _touches_entry(self, node: ast.stmt) -> bool:
+        return self.entry is None or _references(node, self.entry)
+
+    def _drop_statement(self, node: ast.stmt) -> None:
+        """A statement that may check the solution but is not read as a case: kept in
+        `dropped` (never run), so a caller that needs every check can refuse the tests."""
+        count = sum(d.reason == "not_an_assert" for d in self.dropped)
+        name = "statement" if not count else f"statement_{count + 1}"
+        test = TestCase(name=name, source=self._source(node))
+        self.dropped.append(DroppedTest(test=test, reason="not_an_assert"))
+
     # -- helpers called at top level -------------------------------------------------------
 
     def _helper_call(self, node: ast.stmt) -> bool:
@@ -154,14 +168,19 @@ class TestReader:
                 self.setup.append((node, self._source(node)))
         elif id(node) in self._expansions:
             self._helper_cases(node)
-        elif _runs_tests(node) or self._shows_results(node, in_main):
+        elif _runs_tests(node):
             return
+        elif self._shows_results(node, in_main):
+            if not _prints(node) and self._touches_entry(node):
+                self._drop_statement(node)  # `assert_allclose(f(1), 5.0)`: a check, no assert
         elif isinstance(node, ast.ClassDef):  # a helper class: later cases may need it
             self.setup.append((node, self._source(node)))
         elif _asserts(node) or _calls(node) & self.asserting:
             self._case(node, self._source(node))
         elif not in_main or isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign)):
             self.setup.append((node, self._source(node)))
+        elif self._touches_entry(node):
+            self._drop_statement(node)  # `if f(1) != 1: raise ...` under `__main__`
 
     def _is_case_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """`def test*`, unless it takes arguments the module's own calls give it (a helper)."""
@@ -662,6 +681,15 @@ def _imports(node: ast.stmt, name: str) -> bool:
 
 def _imports_module(node: ast.stmt, module: str) -> bool:
     return isinstance(node, ast.Import) and any(a.name == module for a in node.names)
+
+
+def _prints(node: ast.stmt) -> bool:
+    """`print(...)` as a statement: shows a result, checks nothing."""
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and _is_name(node.value.func, "print")
+    )
 
 
 def _references(node: ast.AST, name: str) -> bool:

@@ -68,15 +68,18 @@ def program_from_completion(task: CodeTask, text: str) -> str | None:
     return program_from_text(text, task.entry_point, task.prompt)
 
 
-def program_from_text(text: str, entry_point: str, prompt: str = "") -> str | None:
+def program_from_text(
+    text: str, entry_point: str, prompt: str = "", keep: tuple[str, ...] = ()
+) -> str | None:
     """`program_from_completion` on a bare answer: `entry_point` may be "" (the last block
-    that parses, as written) and `prompt` "" (nothing provided)."""
+    that parses, as written) and `prompt` "" (nothing provided); `keep`: more names the
+    sanitizing keeps with the entry point (the functions the tests call)."""
     code = extract_code(text, entry_point or None).code
     if code is None:
         return None
     if not entry_point or not defines(code, entry_point):
         return prompt + code
-    code = sanitized(code, entry_point, also=_defined_functions(prompt))
+    code = sanitized(code, entry_point, also=_defined_functions(prompt) + tuple(keep))
     missing = _prompt_context(prompt, code)
     return "\n".join(missing) + "\n\n\n" + code if missing else code
 

@@ -59,3 +59,31 @@ def test_the_default_guard_refuses_only_the_canonical_solution_that_calls_eval(t
     failures = _failures(tmp_path, sandbox, LintConfig())
     assert len(failures) == 1 and failures[0].startswith("HumanEval/160: lint/static/tampering")
     assert "eval() (dynamic)" in failures[0]
+
+
+def test_the_rewards_read_every_humaneval_test_whole():
+    """The reward functions refuse tests they would run in part: HumanEval's all read whole
+    (its `assert True, "..."` lines check nothing and are the only statements left out)."""
+    from synth.rewards import code_suite
+
+    for problem in _problems():
+        suite = code_suite(problem["test"], problem["entry_point"])
+        assert suite.cases, problem["task_id"]
+
+
+@pytest.mark.slow
+def test_the_rewards_score_every_canonical_solution_one(sandbox):
+    """GRPO on HumanEval-shaped rows: each canonical solution, as a completion, earns 1.0;
+    HumanEval/160's eval() is refused by the reward's tampering guard (every rule on)."""
+    from synth.rewards import Rewards
+
+    problems = _problems()
+    completions = [f"```python\n{p['prompt']}{p['canonical_solution']}\n```" for p in problems]
+    with Rewards(sandbox, timeout_s=20) as rewards:
+        scores = rewards.code_reward(
+            completions,
+            tests=[p["test"] for p in problems],
+            entry_point=[p["entry_point"] for p in problems],
+        )
+    below = [p["task_id"] for p, score in zip(problems, scores, strict=True) if score != 1.0]
+    assert below == ["HumanEval/160"]
