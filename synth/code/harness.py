@@ -73,7 +73,7 @@ def conforms(value, spec, budget):
         return True  # very large results: the checked prefix stands for the rest
     kind, args = spec[0], spec[1:]
     actual = type(value)
-    if kind == "plain":
+    if kind in ("plain", "honest"):  # honest: no plain annotation, comparisons not forged
         if actual in SCALARS:
             return True
         if actual in (list, tuple, set, frozenset):
@@ -81,18 +81,9 @@ def conforms(value, spec, budget):
         if actual is dict:
             return all(conforms(k, spec, budget) and conforms(v, spec, budget)
                        for k, v in value.items())
-        return False
+        return kind == "honest" and not forged(actual)
     if kind == "any":
         return True
-    if kind == "honest":  # no plain annotation: any value whose comparisons are not forged
-        if actual in SCALARS:
-            return True
-        if actual in (list, tuple, set, frozenset):
-            return all(conforms(item, spec, budget) for item in value)
-        if actual is dict:
-            return all(conforms(k, spec, budget) and conforms(v, spec, budget)
-                       for k, v in value.items())
-        return not forged(actual)
     if kind == "union":
         return any(conforms(value, option, budget) for option in args)
     if kind in ("list", "set", "frozenset"):
