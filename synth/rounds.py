@@ -132,8 +132,9 @@ def run_rounds(config: RoundsConfig, log=print) -> dict[str, Any]:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     base = resolve_model(config.base_model)
-    exports = [e for e in config.seed_data if _kind(e) == "sft"]
-    pair_exports = [e for e in config.seed_data if _kind(e) == "dpo"]
+    kinds = {export: _kind(export) for export in config.seed_data}  # each split read once
+    exports = [e for e in config.seed_data if kinds[e] == "sft"]
+    pair_exports = [e for e in config.seed_data if kinds[e] == "dpo"]
     report: dict[str, Any] = {"base_model": config.base_model, "rounds": [], "checkpoints": []}
     checkpoint = base
     split = {"validation_share": config.validation_share}
