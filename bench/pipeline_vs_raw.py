@@ -1,8 +1,8 @@
-"""Does verification keep up with generation? Pipeline tokens/s vs a raw vLLM loop.
+"""Does verification keep up with generation? pipeline tokens/s vs a raw vLLM loop.
 
 Both sides use one vLLM engine on the same model and the very same chat requests:
 
-- pipeline: `Pipeline.run` end to end (problems, tests, stub checks, solutions, ruff,
+- pipeline: `CodePipeline.run` end to end (problems, tests, stub checks, solutions, ruff,
   sandbox runs, corrections, shard writes), three batches in flight so checks of some
   overlap the generation of another;
 - raw: the requests the pipeline sent, replayed batch by batch through `vllm.LLM.chat`
@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from synth.engines.base import ChatRequest, Completion
 from synth.engines.vllm_local import VLLMConfig, VLLMEngine
 from synth.models.tiny import ensure_tiny_model
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -103,7 +104,9 @@ def run_pipeline(engine: CannedText, problems: int, samples: int, seed: int) -> 
     engine.inner.llm.reset_prefix_cache()  # both sides start with a cold prefix cache
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        stats = Pipeline(taxonomy, engine, get_sandbox("bubblewrap"), RunStore(tmp), config).run()
+        stats = CodePipeline(
+            taxonomy, engine, get_sandbox("bubblewrap"), RunStore(tmp), config
+        ).run()
         elapsed = time.perf_counter() - started
     assert stats.trajectories_corrected > 0, "the benchmark must exercise corrections"
     return elapsed, stats.completion_tokens, stats.engine_seconds

@@ -96,15 +96,16 @@ def report_only(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from rich.console import Console
 
+    from synth.engines.registry import open_engine
     from synth.engines.replay import RecordingEngine
-    from synth.pipeline import RunConfig
-    from synth.run import GenerateOptions, open_engine, run_generate
+    from synth.pipelines.config import RunConfig
+    from synth.run import GenerateOptions, run_generate
     from synth.store import RunStore
 
     report = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "domains": {}}
     console = Console(stderr=True)
     options = GenerateOptions(out="", model=args.model)
-    engine = open_engine(options)  # one engine start for both domains
+    engine = open_engine(options.engine_settings())  # one engine start for both domains
     try:
         for domain in args.domains:
             out = Path(args.out) / domain

@@ -394,7 +394,7 @@ def generate(
     """
     from synth.code.judge import load_judge_config
     from synth.code.solutions import load_system_prompts
-    from synth.pipeline import RunConfig
+    from synth.pipelines.config import RunConfig
     from synth.run import GenerateOptions, run_generate
     from synth.sandbox.base import Limits
 
@@ -650,10 +650,11 @@ def eval_command(
     """
     from dataclasses import replace
 
+    from synth.engines.registry import open_engine
     from synth.evals.benchmarks import load_benchmark
     from synth.evals.results import check_config
     from synth.evals.run import EvalConfig, run_eval
-    from synth.run import open_engine, open_sandbox
+    from synth.run import open_sandbox
 
     _configure_logging(verbose)
     loaded = load_benchmark(benchmark)
@@ -677,7 +678,7 @@ def eval_command(
     check_config(out_dir, config.settings(loaded.tasks, model_name))  # before a model loads
     box = open_sandbox(sandbox.value, err) if loaded.kind == "code" else None
     try:
-        llm = open_engine(options)
+        llm = open_engine(options.engine_settings())
         try:
             summary = run_eval(
                 loaded.tasks,

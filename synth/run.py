@@ -17,8 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from synth.counts import run_counts
 from synth.engines.base import Engine
+from synth.engines.registry import EngineSettings, open_engine
 from synth.errors import SynthError
-from synth.pipeline import Pipeline, RunConfig, Stats
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
+from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import Stats
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Sandbox
 from synth.settings import check_settings, describe_inputs, resolved
@@ -50,46 +54,19 @@ class GenerateOptions:
     system_prompts_file: Path | None = None
     judge_config: Path | None = None
 
-
-def open_engine(options: GenerateOptions) -> Engine:
-    """Build the engine the options name (the vLLM one loads its model here)."""
-    if options.engine == "replay":
-        from synth.engines.replay import ReplayEngine
-
-        if options.replay is None:
-            raise SynthError(
-                "--replay", "the replay engine needs the recorded file", "pass --replay FILE"
-            )
-        engine: Engine = ReplayEngine(options.replay)
-    elif options.engine == "openai":
-        from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
-
-        engine = OpenAIEngine(OpenAIConfig(base_url=options.base_url, model=options.model))
-        engine.check()
-    elif options.engine == "vllm":
-        from synth.engines.vllm_local import VLLMConfig, VLLMEngine
-        from synth.models.registry import converted_dtype, resolve_model
-
-        model = resolve_model(options.model)
-        engine = VLLMEngine(
-            VLLMConfig(
-                model=model,
-                dtype=converted_dtype(model),
-                seed=options.run.seed,
-                max_model_len=options.max_model_len,
-                gpu_memory_utilization=options.gpu_memory_utilization,
-                kv_cache_gib=options.kv_cache_gib,
-            )
+    def engine_settings(self) -> EngineSettings:
+        """The engine these options name (synth.engines.registry opens it)."""
+        return EngineSettings(
+            kind=self.engine,
+            model=self.model,
+            base_url=self.base_url,
+            replay=str(self.replay) if self.replay else None,
+            record=str(self.record) if self.record else None,
+            seed=self.run.seed,
+            max_model_len=self.max_model_len,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            kv_cache_gib=self.kv_cache_gib,
         )
-    else:
-        raise SynthError(
-            "--engine", f"unknown engine {options.engine!r}", "choose vllm, openai or replay"
-        )
-    if options.record is not None:
-        from synth.engines.replay import RecordingEngine
-
-        engine = RecordingEngine(engine, options.record)
-    return engine
 
 
 def open_sandbox(kind: str, console: Console) -> Sandbox:
@@ -155,7 +132,7 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
     counts = run_counts(store)  # the whole run so far; each stored batch is added to it
     sandbox = open_sandbox(options.sandbox, console)
     owns_engine = engine is None
-    engine = engine or open_engine(options)
+    engine = engine or open_engine(options.engine_settings())
     judge_engine = None
     if options.judge_base_url:
         from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
@@ -166,7 +143,7 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
         judge_engine.check()
     store.write_settings(settings)
     started_at = time.time()
-    pipeline: Pipeline
+    pipeline: CodePipeline | MathPipeline
 
     def write_summary(state: str, stopped_by: str | None = None) -> dict:
         summary = build_summary(
@@ -203,22 +180,29 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
                 f"{stats.tokens_per_second():.0f} tok/s",
             )
 
-        pipeline_class: type[Pipeline] = Pipeline
         if taxonomy.domain == "math":
-            from synth.math.pipeline import MathPipeline
-
-            pipeline_class = MathPipeline
-        pipeline = pipeline_class(
-            taxonomy,
-            engine,
-            sandbox,
-            store,
-            config,
-            on_update=show,
-            imported=imported,
-            judge_engine=judge_engine,
-            on_stored=stored,
-        )
+            pipeline = MathPipeline(
+                taxonomy,
+                engine,
+                sandbox,
+                store,
+                config,
+                on_update=show,
+                imported=imported,
+                on_stored=stored,
+            )
+        else:
+            pipeline = CodePipeline(
+                taxonomy,
+                engine,
+                sandbox,
+                store,
+                config,
+                on_update=show,
+                imported=imported,
+                judge_engine=judge_engine,
+                on_stored=stored,
+            )
         try:
             pipeline.run()
         except BaseException as exc:  # an interrupted run still says what it did; the next resumes
@@ -271,7 +255,7 @@ def run_derived(
     }
     check_settings(store, settings)
     sandbox = open_sandbox(options.sandbox, console)
-    engine = open_engine(options)
+    engine = open_engine(options.engine_settings())
     store.write_settings(settings)
     try:
         with _progress(console) as progress:

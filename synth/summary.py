@@ -33,7 +33,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # `synth status` reads summaries without importing the pipeline
     from synth.counts import RunCounts
-    from synth.pipeline import Stats
+    from synth.pipelines.scheduler import Stats
 
 STATES = ("running", "finished", "interrupted")
 

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from synth.cli import app
 from synth.engines.replay import RecordingEngine
 from synth.engines.scripted import ScriptedEngine
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.sandbox.base import Limits
 from synth.store import RunStore
-from tests.test_pipeline import TAXONOMY, scenario
+from tests.pipelines.test_code import TAXONOMY, scenario
 
 runner = CliRunner()
 
@@ -184,7 +185,7 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(
     config = RunConfig(
         problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
     )
-    Pipeline(
+    CodePipeline(
         TAXONOMY,
         RecordingEngine(ScriptedEngine(scenario), recording),
         sandbox,

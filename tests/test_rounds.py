@@ -18,8 +18,8 @@ import yaml
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset
-from synth.math.pipeline import MathPipeline
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
+from synth.pipelines.math import MathPipeline
 from synth.rounds import load_rounds_config, run_rounds
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy

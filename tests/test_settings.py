@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from synth.errors import SynthError
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
 from synth.run import GenerateOptions, generate_settings
 from synth.settings import check_settings, describe_input, resolved, sha256_of
 from synth.store import RunStore

@@ -18,7 +18,7 @@ from synth.cli import app
 from synth.errors import SynthError
 from synth.status import is_run_location, run_status
 from synth.store import RunStore
-from tests.test_pipeline import TAXONOMY, _fixed_combos, scenario
+from tests.pipelines.test_code import TAXONOMY, _fixed_combos, scenario
 from tests.test_summary import CODE, dies_on_second_problem, generate, taxonomy_file
 
 pytestmark = pytest.mark.sandbox
@@ -31,7 +31,7 @@ def runs(tmp_path_factory):
     after slot 0). Tests work on copies."""
     root = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+        patch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
         taxonomy = taxonomy_file(root, TAXONOMY)
         generate(root / "finished", taxonomy, CODE, scenario)
         with pytest.raises(KeyboardInterrupt):

@@ -16,13 +16,13 @@ from rich.console import Console
 from synth.counts import count_records, run_counts
 from synth.engines.base import ChatRequest
 from synth.engines.scripted import ScriptedEngine
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
 from synth.run import GenerateOptions, run_generate
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import Taxonomy
-from tests.math import test_pipeline as math_scenario
-from tests.test_pipeline import TAXONOMY, _fixed_combos, scenario
+from tests.pipelines import test_math as math_scenario
+from tests.pipelines.test_code import TAXONOMY, _fixed_combos, scenario
 
 pytestmark = pytest.mark.sandbox
 
@@ -92,7 +92,7 @@ def whole_run(summary: dict) -> dict:
 
 
 def test_an_interrupted_and_resumed_code_run_sums_up_like_one_done_in_one_go(tmp_path, monkeypatch):
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     taxonomy = taxonomy_file(tmp_path, TAXONOMY)
     in_one_go = generate(tmp_path / "one-go", taxonomy, CODE, scenario)
 
@@ -146,7 +146,7 @@ def test_an_interrupted_and_resumed_math_run_sums_up_like_one_done_in_one_go(tmp
 def test_run_counts_are_the_records_counted_once(tmp_path, monkeypatch):
     """The one function every reader takes whole-run counts from agrees with the records,
     and a record stored twice (a fleet's redelivered task) counts once."""
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     taxonomy = taxonomy_file(tmp_path, TAXONOMY)
     summary = generate(tmp_path / "run", taxonomy, CODE, scenario)
     store = RunStore(tmp_path / "run")

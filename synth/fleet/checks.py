@@ -16,7 +16,8 @@ from typing import Any
 from synth.code.execute import TestRun
 from synth.code.static import LintConfig
 from synth.code.verify import verify_samples
-from synth.pipeline import CheckTask, stub_checks
+from synth.pipelines.code import stub_checks
+from synth.pipelines.scheduler import CheckTask
 from synth.records import ExecResult, Problem, Rejection, Sample, TestOutcome, TestSuite, Verdict
 from synth.sandbox.base import Limits, Sandbox
 

@@ -26,9 +26,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synth.engines.registry import EngineSettings
 from synth.errors import SynthError
 from synth.inputs import read_yaml, validated
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
 from synth.sandbox.base import Limits
 
 
@@ -55,7 +56,9 @@ class JobSpec(BaseModel):
     model: str = "tiny"
     engine: Literal["vllm", "openai", "replay", "python"] = "vllm"
     engine_factory: str | None = Field(
-        None, description='engine "python": "module:callable", called with the spec'
+        None,
+        description='engine "python": "module:callable", called with the engine settings '
+        "(synth.engines.registry.EngineSettings)",
     )
     base_url: str = "http://127.0.0.1:8000/v1"
     replay: str | None = None
@@ -75,6 +78,17 @@ class JobSpec(BaseModel):
             max_tokens=self.max_tokens,
             min_tests=self.min_tests,
             limits=Limits(timeout_s=self.limits.timeout_s, memory_mb=self.limits.memory_mb),
+        )
+
+    def engine_settings(self) -> EngineSettings:
+        """The engine every generate worker opens for this job."""
+        return EngineSettings(
+            kind=self.engine,
+            model=self.model,
+            base_url=self.base_url,
+            replay=self.replay,
+            factory=self.engine_factory,
+            seed=self.seed,
         )
 
     def chunk_count(self) -> int:
@@ -98,48 +112,18 @@ def validate_job(spec: JobSpec, where: str) -> None:
         load_taxonomy(Path(spec.taxonomy) if spec.taxonomy else default_taxonomy_path())
     except SynthError as exc:
         raise SynthError(f"{where}: taxonomy", str(exc)) from None
-    if spec.engine == "replay":
-        from synth.engines.replay import ReplayEngine
+    from synth.engines.registry import check_engine
 
-        if not spec.replay:
-            raise SynthError(f"{where}: replay", "the replay engine needs the recorded file")
-        try:
-            ReplayEngine(spec.replay)
-        except SynthError as exc:
-            raise SynthError(f"{where}: replay", str(exc)) from None
-    elif spec.engine == "openai":
-        from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
-
-        try:
-            OpenAIEngine(OpenAIConfig(base_url=spec.base_url, model=spec.model)).check()
-        except SynthError as exc:
-            raise SynthError(f"{where}: base_url", str(exc)) from None
-    elif spec.engine == "python":
-        try:
-            engine_factory(spec)
-        except (ImportError, AttributeError, ValueError, TypeError) as exc:
-            raise SynthError(f"{where}: engine_factory", f"cannot load it: {exc}") from None
-    elif spec.model.startswith(("/", "./")) and not Path(spec.model).exists():
-        raise SynthError(f"{where}: model", f"no model at {spec.model!r}")
+    try:
+        check_engine(spec.engine_settings())
+    except SynthError as exc:
+        raise SynthError(f"{where}: {exc.where}", exc.problem, exc.fix) from None
     from synth.store import RunStore
 
     try:
         RunStore(output_dir(spec)).check_writable()
     except SynthError as exc:
         raise SynthError(f"{where}: output", str(exc)) from None
-
-
-def engine_factory(spec: JobSpec):
-    """The callable an `engine: python` spec names (a custom backend)."""
-    import importlib
-
-    module, _, name = (spec.engine_factory or "").partition(":")
-    if not module or not name:
-        raise ValueError(f"{spec.engine_factory!r} is not 'module:callable'")
-    factory = getattr(importlib.import_module(module), name)
-    if not callable(factory):
-        raise TypeError(f"{spec.engine_factory!r} is not callable")
-    return factory
 
 
 def output_dir(spec: JobSpec) -> str:

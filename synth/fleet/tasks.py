@@ -24,9 +24,11 @@ from kombu.exceptions import OperationalError
 from synth.errors import SynthError
 from synth.fleet.app import app, check_timeout, redis_url, visibility_timeout
 from synth.fleet.checks import decode_result, encode, join, run_encoded, split
-from synth.fleet.jobs import JobSpec, engine_factory, output_dir
+from synth.fleet.jobs import JobSpec, output_dir
 from synth.fleet.state import JobState, connect
-from synth.pipeline import CheckTask, Pipeline
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import CheckTask
 from synth.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ class _Worker:
 
     lock = threading.Lock()
     engine = None
-    engine_key: tuple | None = None
+    engine_settings = None  # what the engine was opened with
     sandbox = None
     sandbox_kind = "auto"
 
@@ -63,26 +65,15 @@ def _sandbox():
 
 
 def _engine(spec: JobSpec):
-    """One engine per process, kept while jobs ask for the same model."""
-    from synth.run import GenerateOptions, open_engine
+    """One engine per process, kept while jobs ask for the same one."""
+    from synth.engines.registry import open_engine
 
-    key = (spec.engine, spec.model, spec.base_url, spec.replay, spec.engine_factory, spec.seed)
+    settings = spec.engine_settings()
     with _Worker.lock:
-        if _Worker.engine_key != key:
+        if _Worker.engine_settings != settings:
             if _Worker.engine is not None:
                 _Worker.engine.close()
-            if spec.engine == "python":
-                _Worker.engine, _Worker.engine_key = engine_factory(spec)(spec), key
-                return _Worker.engine
-            options = GenerateOptions(
-                out=output_dir(spec),
-                run=spec.run_config(),
-                model=spec.model,
-                engine=spec.engine,
-                base_url=spec.base_url,
-                replay=spec.replay,
-            )
-            _Worker.engine, _Worker.engine_key = open_engine(options), key
+            _Worker.engine, _Worker.engine_settings = open_engine(settings), settings
         return _Worker.engine
 
 
@@ -196,11 +187,7 @@ def generate_chunk(job_id: str, chunk: int) -> str:
             if cancelled:
                 raise Cancelled()
 
-    pipeline_class = Pipeline
-    if taxonomy.domain == "math":
-        from synth.math.pipeline import MathPipeline
-
-        pipeline_class = MathPipeline
+    pipeline_class = MathPipeline if taxonomy.domain == "math" else CodePipeline
     while True:  # a Redis restart mid-chunk: wait for it, then go on (stored slots skip)
         pipeline = pipeline_class(
             taxonomy,

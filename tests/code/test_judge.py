@@ -10,11 +10,12 @@ from synth.code.solutions import SystemPrompt, load_system_prompts
 from synth.engines.base import Completion
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.records import Judgement
 from synth.sandbox.base import Limits
 from synth.store import RunStore
-from tests.test_pipeline import FIXED_A, GOOD_A, TAXONOMY, scenario
+from tests.pipelines.test_code import FIXED_A, GOOD_A, TAXONOMY, scenario
 
 CONFIG = load_judge_config()
 
@@ -131,7 +132,7 @@ def judged_run(tmp_path, sandbox, judge_answers, *, prompts=PROMPTS, separate_ju
         system_prompts=prompts,
     )
     store = RunStore(tmp_path / "run")
-    Pipeline(
+    CodePipeline(
         TAXONOMY,
         engine,
         sandbox,

@@ -18,8 +18,9 @@ from synth.engines.base import ChatRequest
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, preference_pairs, read_split
-from synth.math.pipeline import MathPipeline
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
+from synth.pipelines.math import MathPipeline
 from synth.records import (
     Attempt,
     Problem,
@@ -132,7 +133,7 @@ def code_run(tmp_path_factory, sandbox):
         problems=2, samples=6, max_rounds=2, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
     )
     store = RunStore(run_dir)
-    Pipeline(taxonomy("code"), engine, sandbox, store, config).run()
+    CodePipeline(taxonomy("code"), engine, sandbox, store, config).run()
     records = {r.problem.entry_point: r for r in store.records()}
     assert sorted(records) == ["clamp", "sign"] and all(
         r.status == "verified" for r in records.values()

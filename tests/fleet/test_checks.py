@@ -10,7 +10,8 @@ import pytest
 from synth.code.static import LintConfig
 from synth.code.verify import verify_samples
 from synth.fleet.checks import decode_result, encode, join, run_encoded, split
-from synth.pipeline import CheckTask, stub_checks
+from synth.pipelines.code import stub_checks
+from synth.pipelines.scheduler import CheckTask
 from synth.records import Problem, Sample, TestCase, TestSuite
 from synth.sandbox.base import Limits
 

@@ -14,7 +14,7 @@ from synth.counts import run_counts
 from synth.fleet.state import JobState, connect
 from synth.fleet.submit import job_status
 from synth.store import RunStore
-from tests.test_pipeline import _fixed_combos, run_scenario
+from tests.pipelines.test_code import _fixed_combos, run_scenario
 from tests.test_summary import CODE
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.fleet]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.fleet]
 def test_a_job_status_counts_its_records_like_a_local_run(
     tmp_path, sandbox, redis_server, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     run_scenario(tmp_path, sandbox, CODE)
     output = str(tmp_path / "run")
     JobState(connect(redis_server.url), "job-1").create(

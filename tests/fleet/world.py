@@ -13,7 +13,8 @@ import yaml
 from synth.engines.base import ChatRequest
 from synth.engines.replay import RecordingEngine
 from synth.engines.scripted import ScriptedEngine
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy
@@ -84,7 +85,7 @@ def record_world(
     taxonomy = write_taxonomy(tmp / "taxonomy.yaml")
     replay = tmp / "replay.jsonl"
     store = RunStore(tmp / "local")
-    Pipeline(
+    CodePipeline(
         load_taxonomy(taxonomy),
         RecordingEngine(ScriptedEngine(answer), replay),
         sandbox,

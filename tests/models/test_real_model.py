@@ -100,7 +100,8 @@ def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_en
 
     from synth.code.execute import run_tests
     from synth.code.problem_files import load_problem_file
-    from synth.pipeline import Pipeline, RunConfig
+    from synth.pipelines.code import CodePipeline
+    from synth.pipelines.config import RunConfig
     from synth.sandbox.base import Limits
     from synth.store import RunStore
     from synth.taxonomy import default_taxonomy_path, load_taxonomy
@@ -110,7 +111,7 @@ def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_en
     )
     config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
     store = RunStore(tmp_path / "code")
-    stats = Pipeline(
+    stats = CodePipeline(
         load_taxonomy(default_taxonomy_path()),
         real_engine,
         sandbox,
@@ -138,8 +139,8 @@ def test_a_small_math_run_on_the_real_model_verifies_answers(tmp_path, real_engi
     from pathlib import Path
 
     from synth.math.equivalence import check_equal
-    from synth.math.pipeline import MathPipeline
-    from synth.pipeline import RunConfig
+    from synth.pipelines.config import RunConfig
+    from synth.pipelines.math import MathPipeline
     from synth.sandbox.base import Limits
     from synth.store import RunStore
     from synth.taxonomy import load_taxonomy

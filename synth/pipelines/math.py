@@ -1,7 +1,7 @@
 """The math pipeline: problem + reference program -> samples -> sympy checks -> corrections.
 
-Same scheduler as the code pipeline (`synth.pipeline.Pipeline`: batches in flight, the
-engine called from one thread, checks in workers); only the steps of a batch differ:
+Steps of one batch, top to bottom in `MathPipeline.batch` (the scheduler in
+synth.pipelines.scheduler drives it):
 
 1. problems: written by the model from sampled skills, or imported from a file;
 2. ground truth: the reference program runs twice in the sandbox (`reference`); an
@@ -17,48 +17,93 @@ engine called from one thread, checks in workers); only the steps of a batch dif
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from synth.engines.base import Completion
+from synth.engines.base import Completion, Engine
 from synth.math.checker import AnswerChecker
 from synth.math.problems import parse_problem, problem_request
 from synth.math.reference import checkable, reference_answer, run_reference
 from synth.math.solutions import conversation, request, to_sample, wants_code_run
 from synth.math.verify import math_feedback, math_verdict
-from synth.pipeline import BatchState, Check, Generate, Histories, Pipeline
-from synth.problems import problem_id
+from synth.pipelines.batch import (
+    BatchState,
+    Histories,
+    remember_problem,
+    request_seed,
+    run_scheduler,
+    written_problems,
+)
+from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import Check, CheckTask, Generate, Stats
+from synth.problems import NearDuplicateIndex, problem_id
 from synth.records import (
     Attempt,
     MathProblem,
+    Record,
     Rejection,
+    SkillCombo,
     ToolTurn,
     Verdict,
 )
 from synth.sandbox import run_source
+from synth.sandbox.base import Sandbox
+from synth.store import RunStore
+from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
 
 Steps = Generator["Generate | Check", Any, Any]
 
 
-class MathPipeline(Pipeline):
-    """`imported`: (statement, answer or '') per slot, instead of generated problems."""
-
-    def __init__(self, *args: Any, **kw: Any):
-        super().__init__(*args, **kw)
+class MathPipeline:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        engine: Engine,
+        sandbox: Sandbox,
+        store: RunStore,
+        config: RunConfig,
+        on_update: Callable[[Stats], None] | None = None,
+        imported: list[tuple[str, str]] | None = None,
+        remote_checks: Callable[[CheckTask], Any] | None = None,
+        on_stored: Callable[[list[Record]], None] | None = None,
+    ) -> None:
+        """`imported`: (statement, answer or '') per slot, instead of generated problems.
+        `on_update`, `on_stored`, `remote_checks`: see `Scheduler`."""
+        self.taxonomy = taxonomy
+        self.engine = engine
+        self.sandbox = sandbox
+        self.config = config
+        self.imported = imported
+        self.sampler = SamplerConfig(seed=config.seed, rare_boost=config.rare_boost)
+        self.near_copies = NearDuplicateIndex(threshold=config.near_duplicate_threshold)
         self.checker = AnswerChecker(
-            workers=self.config.verify_workers, timeout_s=self.config.answer_timeout_s
+            workers=config.verify_workers, timeout_s=config.answer_timeout_s
         )
+        self.scheduler = run_scheduler(engine, store, config, on_update, on_stored, remote_checks)
+        self.stats = self.scheduler.stats
 
-    def run(self, slots=None):
-        """The scheduler's run; the checker processes end with it."""
+    def run(self, slots: Sequence[int] | None = None) -> Stats:
+        """Every slot of the run not stored yet, or those of `slots` (a fleet's chunk); the
+        checker's processes end with it."""
         try:
-            return super().run(slots)
+            return self.scheduler.run(self, range(self.config.problems) if slots is None else slots)
         finally:
             self.checker.close()
 
+    def remember(self, record: Record) -> None:
+        remember_problem(self.near_copies, record)
+
+    def _seed(self, *parts: object) -> int:
+        return request_seed(self.config.seed, *parts)
+
+    def _combo(self, slot: int) -> SkillCombo:
+        if self.imported is not None:  # an imported statement comes without skills
+            return SkillCombo(slot=slot, concepts=())
+        return sample_combo(self.taxonomy, slot, self.sampler)
+
     # --- one batch -------------------------------------------------------------------
 
-    def _batch(self, slots: list[int]) -> Steps:
+    def batch(self, slots: list[int]) -> Steps:
         batch = BatchState(
             slots=slots,
             combos={slot: self._combo(slot) for slot in slots},
@@ -71,7 +116,7 @@ class MathPipeline(Pipeline):
         samples = yield from self._attempts(problems, {k: [] for k in keys}, round_number=1)
         problems = yield from self._majority(batch, problems, samples)
         histories: Histories = {}
-        yield from self._judge(problems, samples, histories)
+        yield from self._check_answers(problems, samples, histories)
         for round_number in range(2, self.config.max_rounds + 1):
             failing = {
                 key: attempts
@@ -81,7 +126,7 @@ class MathPipeline(Pipeline):
             if not failing:
                 break
             repaired = yield from self._attempts(problems, failing, round_number)
-            yield from self._judge(problems, repaired, histories)
+            yield from self._check_answers(problems, repaired, histories)
         return batch.finish(problems, histories, self.config.samples)
 
     def _math_problems(self, batch: BatchState) -> Steps:
@@ -97,7 +142,9 @@ class MathPipeline(Pipeline):
                 )
                 for slot in batch.slots
             }
-        problems = yield from self._problems(batch, problem_request, parse_problem)
+        problems = yield from written_problems(
+            batch, self.near_copies, problem_request, parse_problem
+        )
         return problems
 
     def _references(self, batch: BatchState, problems: dict[int, MathProblem]) -> Steps:
@@ -290,7 +337,7 @@ class MathPipeline(Pipeline):
         best = max(groups, key=len)
         return best[0] if len(best) >= self.config.majority_share * len(answers) else None
 
-    def _judge(self, problems, samples: dict, histories: Histories) -> Steps:
+    def _check_answers(self, problems, samples: dict, histories: Histories) -> Steps:
         """Check each sample's answer and steps; append the attempts to their histories."""
         keys = list(samples)
 

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
@@ -30,7 +31,7 @@ def test_nonsense_from_a_real_model_is_rejected_with_reasons(tmp_path, vllm_engi
         limits=Limits(timeout_s=5),
     )
     store = RunStore(tmp_path / "run")
-    stats = Pipeline(
+    stats = CodePipeline(
         load_taxonomy(default_taxonomy_path()), vllm_engine, sandbox, store, config
     ).run()
 

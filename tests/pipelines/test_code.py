@@ -14,7 +14,8 @@ from synth.engines.base import ChatRequest, Completion
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
-from synth.pipeline import Pipeline, RunConfig
+from synth.pipelines.code import CodePipeline
+from synth.pipelines.config import RunConfig
 from synth.records import Record
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -141,7 +142,7 @@ def run_scenario(
 ) -> tuple[ScriptedEngine, RunStore, dict[str, Record]]:
     engine = ScriptedEngine(respond)
     store = RunStore(tmp_path / "run")
-    Pipeline(TAXONOMY, engine, sandbox, store, config).run()
+    CodePipeline(TAXONOMY, engine, sandbox, store, config).run()
     records = {r.problem.entry_point if r.problem else r.id: r for r in store.records()}
     return engine, store, records
 
@@ -150,7 +151,7 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(
     tmp_path, sandbox, run_config, monkeypatch
 ):
     # Make slot 0 draw "clamping" and slot 1 "parity", whatever the sampler picks.
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     engine, store, records = run_scenario(tmp_path, sandbox, run_config)
 
     clamp = records["clamp"]
@@ -205,7 +206,7 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(
 def test_resume_skips_stored_slots_and_writes_nothing_twice(
     tmp_path, sandbox, run_config, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     run_scenario(tmp_path, sandbox, run_config)
     shards = sorted((tmp_path / "run" / "records").iterdir())
 
@@ -216,7 +217,7 @@ def test_resume_skips_stored_slots_and_writes_nothing_twice(
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox, monkeypatch):
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     config = RunConfig(
         problems=2,
         samples=2,
@@ -273,7 +274,7 @@ def test_near_copy_of_an_earlier_problem_is_rejected(tmp_path, sandbox, run_conf
 def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(
     tmp_path, sandbox, run_config, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     wrong_test = TESTS_A.replace("assert clamp(7, 7, 7) == 7", "assert clamp(7, 7, 7) == 8")
 
     def respond(request: ChatRequest, index: int) -> str:
@@ -303,7 +304,7 @@ def test_verified_problems_are_solved_again_from_a_run_directory(
     """A held-out set: the verified problems of one run, with their tests, for a new model."""
     from synth.code.problems import load_verified_problems
 
-    monkeypatch.setattr("synth.pipeline.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
     run_scenario(tmp_path / "first", sandbox, run_config)
     imported = load_verified_problems(tmp_path / "first" / "run")
     assert [p.entry_point for p, _ in imported] == ["clamp"]
@@ -317,7 +318,7 @@ def test_verified_problems_are_solved_again_from_a_run_directory(
     config = RunConfig(problems=1, samples=2, max_rounds=1, seed=5, limits=Limits(timeout_s=5))
     store = RunStore(tmp_path / "again")
     engine = ScriptedEngine(answer)
-    Pipeline(TAXONOMY, engine, sandbox, store, config, imported=imported).run()
+    CodePipeline(TAXONOMY, engine, sandbox, store, config, imported=imported).run()
     (record,) = store.records()
     assert record.status == "verified" and record.concept_ids == ("clamping",)
     assert [t.verified for t in record.trajectories] == [True, False]

@@ -15,8 +15,8 @@ from synth.engines.base import ChatRequest
 from synth.engines.replay import RecordingEngine, ReplayEngine
 from synth.engines.scripted import ScriptedEngine
 from synth.export import ExportOptions, export_dataset, read_split
-from synth.math.pipeline import MathPipeline
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
+from synth.pipelines.math import MathPipeline
 from synth.records import Record
 from synth.sandbox.base import Limits
 from synth.store import RunStore

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from synth.math.pipeline import MathPipeline
-from synth.pipeline import RunConfig
+from synth.pipelines.config import RunConfig
+from synth.pipelines.math import MathPipeline
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy
