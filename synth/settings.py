@@ -10,7 +10,12 @@ What counts as the same:
   run started is refused, naming the file; the same bytes under another path resume. A
   directory or a URL (a run directory to take problems from) is compared by location only:
   only files are hashed;
-- every other setting must be equal, except the slot count (a resume may raise it).
+- every other setting must be equal, except the slot count (a resume may raise it); the
+  refusal names each setting that differs, with both values.
+
+Run directories written before a setting was recorded (`LATER_SETTINGS`: the sandbox
+limits, the lint rules, the near-duplicate threshold, the answer timeout) resume with a
+warning that the setting cannot be checked, and record it from then on.
 
 Run directories written before the hashes existed have no `inputs`: their paths are compared
 resolved (a relative one against today's working directory, the best guess there is), a
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 # Top-level settings that name a location; with `inputs` recorded they are compared there.
 LOCATIONS = ("taxonomy", "problems_from", "source")
 SHORT = 12  # hex digits of a sha256 shown in messages
+# Settings run.json has recorded only since they were found to change the data unchecked.
+LATER_SETTINGS = ("limits", "lint", "near_duplicate_threshold", "answer_timeout_s")
 
 
 def resolved(location: str | Path | None) -> str | None:
@@ -79,13 +86,34 @@ def check_settings(store: RunStore, settings: dict[str, Any]) -> None:
         _check_inputs(stored["inputs"], settings.get("inputs", {}), store)
     else:
         _check_old_locations(stored, settings, store)
-    different = {
-        key: (stored.get(key), value)
-        for key, value in settings.items()
-        if key not in ("problems", "inputs", *LOCATIONS) and stored.get(key) != value
-    }
+    unrecorded = [key for key in LATER_SETTINGS if key in settings and key not in stored]
+    if unrecorded:
+        log.warning(
+            "%s/run.json does not record %s (written by an older synth): they cannot be "
+            "checked against the run's start; resuming, and recording them from now on",
+            store.location.rstrip("/"),
+            ", ".join(unrecorded),
+        )
+    different: dict[str, tuple[Any, Any]] = {}
+    for key, value in settings.items():
+        if key not in ("problems", "inputs", *LOCATIONS, *unrecorded):
+            different |= _differences(key, stored.get(key), value)
     if different:
         _refuse(store, different)
+
+
+def _differences(key: str, then: Any, now: Any) -> dict[str, tuple[Any, Any]]:
+    """`{name: (stored, given)}` for what differs; a mapping (the sandbox limits) names
+    the fields inside it that differ (`limits.timeout_s`)."""
+    if then == now:
+        return {}
+    if isinstance(then, dict) and isinstance(now, dict):
+        return {
+            f"{key}.{field}": (then.get(field), now.get(field))
+            for field in sorted(set(then) | set(now))
+            if then.get(field) != now.get(field)
+        }
+    return {key: (then, now)}
 
 
 def _check_inputs(stored: Any, given: dict, store: RunStore) -> None:

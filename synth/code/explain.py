@@ -67,6 +67,7 @@ class ExplainConfig:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "judge": self.judge.model_dump() if self.judge else None,
+            "limits": self.limits.model_dump(mode="json"),
         }
 
 

@@ -144,6 +144,7 @@ class TranslateConfig:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
+            "limits": self.limits.model_dump(mode="json"),
         }
 
 

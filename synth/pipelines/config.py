@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from synth.code.judge import JudgeConfig
@@ -40,7 +40,9 @@ class RunConfig:
     system_prompts: tuple[SystemPrompt, ...] = ()
 
     def settings(self) -> dict[str, Any]:
-        """What a resumed run must agree with (the knobs that change which data is made)."""
+        """What a resumed run must agree with: every knob that changes which data is made
+        (the sandbox limits and lint rules decide what passes; the threshold and the answer
+        timeout what is kept). Values as JSON holds them, so run.json compares equal."""
         return {
             "problems": self.problems,
             "samples": self.samples,
@@ -56,5 +58,13 @@ class RunConfig:
             "majority_share": self.majority_share,
             "judge": self.judge.model_dump() if self.judge else None,
             "system_prompts": [p.model_dump() for p in self.system_prompts] or None,
+            "limits": self.limits.model_dump(mode="json"),
+            "lint": lint_settings(self.lint),
+            "near_duplicate_threshold": self.near_duplicate_threshold,
+            "answer_timeout_s": self.answer_timeout_s,
         }
 
+
+def lint_settings(lint: LintConfig) -> dict[str, Any]:
+    """The lint rules as run.json holds them (lists, not tuples)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(lint).items()}
