@@ -18,6 +18,16 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(Frozen):
+    """One turn of a chat: what engines are sent, and what a sample keeps of its prompt."""
+
+    role: Role
+    content: str
+
+
 def stable_id(*parts: object, length: int = 16) -> str:
     """A deterministic id from JSON-serialisable parts (the same parts give the same id)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
@@ -164,6 +174,12 @@ class Sample(Frozen):
     turns: tuple[ToolTurn, ...] = Field((), description="math with code: the turns, in order")
     tests: str | None = Field(None, description="a translation: its own tests, in its language")
     system_prompt: str = Field("", description="the name of the system prompt it was sampled with")
+    prompt: tuple[Message, ...] = Field(
+        (),
+        description="the messages the model was sent for this attempt (its system prompt, "
+        "earlier attempts and feedback included); empty in records written before samples "
+        "kept them",
+    )
 
 
 class LintMessage(Frozen):

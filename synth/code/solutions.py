@@ -106,8 +106,10 @@ def to_sample(
     trajectory: int,
     round: int,
     system_prompt: str = "",
+    prompt: tuple[Message, ...] = (),
 ) -> Sample:
-    """A Sample with the code extracted from the completion (None when there is none)."""
+    """A Sample with the code extracted from the completion (None when there is none);
+    `prompt`: the messages the completion answered, kept for export."""
     code = None
     if completion.finish_reason == "stop":
         code = extract_code(completion.text, problem.entry_point).code
@@ -122,4 +124,5 @@ def to_sample(
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         system_prompt=system_prompt,
+        prompt=prompt,
     )

@@ -22,14 +22,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator
 
-from synth.records import Frozen, stable_id
+from synth.records import Frozen, Message, Role, stable_id
 
-Role = Literal["system", "user", "assistant"]
-
-
-class Message(Frozen):
-    role: Role
-    content: str
+__all__ = ["ChatRequest", "Completion", "Engine", "Message", "Role"]
 
 
 class ChatRequest(Frozen):

@@ -11,6 +11,12 @@ Two dialog shapes:
 - trajectory: the whole correction conversation, attempt, feedback, attempt, ..., ending
   with the verified attempt (for learning from mistakes).
 
+The user turns are the ones the model was sent, kept on each sample (`Sample.prompt`), so a
+template edited between generate and export cannot pair a new prompt with an old answer;
+a system prompt the samples were steered with is left out (the example teaches answering the
+problem itself). Records written before samples kept their prompts get the templates
+rendered at export time.
+
 Each row is {"messages": [...], ...metadata}: the metadata links back to the evidence in the
 run directory (record, sample and verdict ids) and says what the example is (domain,
 language, skills, rounds, verdict, model, seed, the problem's statement).
@@ -25,10 +31,10 @@ from synth.code.explain import explain_prompt
 from synth.code.feedback import feedback_text
 from synth.code.solutions import solution_prompt
 from synth.code.translate import LAYOUTS, translation_feedback, translation_prompt
-from synth.math.solutions import attempt_turns, conversation
+from synth.math.solutions import attempt_turns, conversation, turn_messages
 from synth.math.verify import math_feedback
 from synth.prompts import render
-from synth.records import MathProblem, Problem, Record, Trajectory, Verdict
+from synth.records import MathProblem, Problem, Record, Sample, Trajectory, Verdict
 
 DialogShape = Literal["final", "trajectory"]
 
@@ -102,17 +108,21 @@ def _row(
 
 
 def _final(record: Record, trajectory: Trajectory) -> list[dict]:
-    assert record.problem is not None
+    assert isinstance(record.problem, Problem)
     last = trajectory.attempts[-1].sample
     answer = last.text if last.round == 1 else f"```python\n{(last.code or '').strip()}\n```"
-    return [
-        {"role": "user", "content": solution_prompt(record.problem)},
-        {"role": "assistant", "content": answer},
+    opening = sent_messages(trajectory.attempts[0].sample) or [
+        {"role": "user", "content": solution_prompt(record.problem)}
     ]
+    return [*opening, {"role": "assistant", "content": answer}]
 
 
 def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
-    assert record.problem is not None
+    assert isinstance(record.problem, Problem)
+    last = trajectory.attempts[-1].sample
+    sent = sent_messages(last)  # a repair's prompt holds every earlier attempt and its feedback
+    if sent:
+        return [*sent, {"role": "assistant", "content": last.text}]
     messages = [{"role": "user", "content": solution_prompt(record.problem)}]
     for index, attempt in enumerate(trajectory.attempts):
         messages.append({"role": "assistant", "content": attempt.sample.text})
@@ -122,6 +132,12 @@ def _trajectory(record: Record, trajectory: Trajectory) -> list[dict]:
             )
             messages.append({"role": "user", "content": feedback})
     return messages
+
+
+def sent_messages(sample: Sample) -> list[dict]:
+    """The messages the sample answered, as rows hold them, without a system prompt ([] in
+    records written before samples kept their prompts)."""
+    return [m.model_dump() for m in sample.prompt if m.role != "system"]
 
 
 def verdict_words(record: Record, verdict: Verdict) -> str:
@@ -168,15 +184,20 @@ def _math_examples(record: Record, problem: MathProblem, dialog: DialogShape) ->
         last = attempts[-1]
         style = "code" if any(a.sample.turns for a in attempts) else "text"
         if dialog == "final":
-            messages = conversation(problem, style, [], [], attempt_turns(last.sample))
+            opening = attempts[0].sample.prompt or conversation(problem, style, [], [])
+        elif last.sample.prompt:
+            opening = last.sample.prompt
         else:
-            messages = conversation(
+            opening = conversation(
                 problem,
                 style,
                 [a.sample for a in attempts[:-1]],
                 [math_feedback(a.verdict) for a in attempts[:-1]],
-                attempt_turns(last.sample),
             )
+        messages = [
+            *(m for m in opening if m.role != "system"),
+            *turn_messages(attempt_turns(last.sample)),
+        ]
         yield _row(
             record,
             trajectory,

@@ -45,7 +45,7 @@ from synth.code.explain import explain_prompt
 from synth.code.solutions import solution_prompt
 from synth.code.translate import translation_prompt
 from synth.errors import SynthError
-from synth.export.dialogs import verdict_words
+from synth.export.dialogs import sent_messages, verdict_words
 from synth.math.solutions import attempt_turns, conversation
 from synth.records import Attempt, MathProblem, Problem, Record, VerdictStage
 
@@ -136,7 +136,11 @@ def _math_style(record: Record) -> str:
 
 
 def _prompt(record: Record, math_style: str) -> list[dict]:
-    """The user turn every first attempt of the record answered."""
+    """The user turn every first attempt of the record answered: as it was sent, or in
+    records from before samples kept it, the template rendered now."""
+    for trajectory in record.trajectories:
+        if trajectory.attempts and trajectory.attempts[0].sample.prompt:
+            return sent_messages(trajectory.attempts[0].sample)
     problem = record.problem
     if isinstance(problem, MathProblem):
         return [m.model_dump() for m in conversation(problem, math_style, [], [])]

@@ -78,7 +78,8 @@ def encode(task: CheckTask) -> dict:
         }
     elif task.kind == "verify":
         data = {
-            "samples": [s.model_dump(mode="json") for s in payload["samples"]],
+            # the prompt a sample answered is export's, not the checker's: not shipped
+            "samples": [s.model_dump(mode="json", exclude={"prompt"}) for s in payload["samples"]],
             "suites": {k: v.model_dump(mode="json") for k, v in payload["suites"].items()},
             "limits": payload["limits"].model_dump(mode="json"),
             "lint": asdict(payload["lint"]),

@@ -42,9 +42,9 @@ def conversation(
     current attempt's finished turns (each assistant turn followed by its code's output)."""
     messages = [user(solution_prompt(problem, style))]
     for sample, text in zip(earlier, feedback, strict=True):
-        messages += _turn_messages(attempt_turns(sample))
+        messages += turn_messages(attempt_turns(sample))
         messages.append(user(render("math/repair.j2", feedback=text)))
-    messages += _turn_messages(turns)
+    messages += turn_messages(turns)
     return tuple(messages)
 
 
@@ -53,7 +53,8 @@ def attempt_turns(sample: Sample) -> tuple[ToolTurn, ...]:
     return sample.turns or (ToolTurn(text=sample.text),)
 
 
-def _turn_messages(turns: Sequence[ToolTurn]) -> list[Message]:
+def turn_messages(turns: Sequence[ToolTurn]) -> list[Message]:
+    """An attempt's turns as chat messages: each assistant turn, then its code's output."""
     messages = []
     for turn in turns:
         messages.append(assistant(turn.text))
@@ -102,8 +103,10 @@ def to_sample(
     round: int,
     prompt_tokens: int,
     completion_tokens: int,
+    prompt: tuple[Message, ...] = (),
 ) -> Sample:
-    """The attempt: all its turns, the answer boxed in the last one, the token counts."""
+    """The attempt: all its turns, the answer boxed in the last one, the token counts;
+    `prompt`: the dialog the attempt began from, kept for export."""
     text = "\n\n".join(
         turn.text + ("\n\n" + tool_output_message(turn.output) if turn.output is not None else "")
         for turn in turns
@@ -119,4 +122,5 @@ def to_sample(
         completion_tokens=completion_tokens,
         answer=final_answer(turns[-1].text) if turns else None,
         turns=tuple(turns) if len(turns) > 1 or any(t.code for t in turns) else (),
+        prompt=prompt,
     )

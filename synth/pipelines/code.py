@@ -182,22 +182,21 @@ class CodePipeline:
             for slot in order
             for prompt, count in _deal(config.samples, config.system_prompts)
         ]
-        answers = yield Generate(
-            [
-                solution_request(
-                    problems[slot],
-                    n=count,
-                    temperature=config.temperature,
-                    max_tokens=config.max_tokens,
-                    seed=self._seed(slot, "solution", prompt.name if prompt else ""),
-                    system_text=prompt.text if prompt else "",
-                )
-                for slot, prompt, count in asks
-            ]
-        )
+        requests = [
+            solution_request(
+                problems[slot],
+                n=count,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                seed=self._seed(slot, "solution", prompt.name if prompt else ""),
+                system_text=prompt.text if prompt else "",
+            )
+            for slot, prompt, count in asks
+        ]
+        answers = yield Generate(requests)
         first_round = []
         next_index: dict[int, int] = {}
-        for (slot, prompt, _), completions in zip(asks, answers, strict=True):
+        for (slot, prompt, _), request, completions in zip(asks, requests, answers, strict=True):
             for completion in completions:
                 index = next_index.get(slot, 0)
                 next_index[slot] = index + 1
@@ -207,6 +206,7 @@ class CodePipeline:
                     trajectory=index,
                     round=1,
                     system_prompt=prompt.name if prompt else "",
+                    prompt=request.messages,
                 )
                 first_round.append((slot, sample))
         self.stats.samples += len(first_round)
@@ -258,20 +258,19 @@ class CodePipeline:
             ]
             if not failing:
                 return
-            answers = yield Generate(
-                [
-                    repair_request(
-                        problems[slot],
-                        [a.sample for a in histories[(slot, t)]],
-                        [feedback_text(a.verdict) for a in histories[(slot, t)]],
-                        temperature=config.temperature,
-                        max_tokens=config.max_tokens,
-                        seed=self._seed(slot, "repair", t, round_number),
-                        system_text=self._system_text(histories[(slot, t)][0].sample),
-                    )
-                    for slot, t in failing
-                ]
-            )
+            requests = [
+                repair_request(
+                    problems[slot],
+                    [a.sample for a in histories[(slot, t)]],
+                    [feedback_text(a.verdict) for a in histories[(slot, t)]],
+                    temperature=config.temperature,
+                    max_tokens=config.max_tokens,
+                    seed=self._seed(slot, "repair", t, round_number),
+                    system_text=self._system_text(histories[(slot, t)][0].sample),
+                )
+                for slot, t in failing
+            ]
+            answers = yield Generate(requests)
             repaired = [
                 to_sample(
                     completions[0],
@@ -279,8 +278,9 @@ class CodePipeline:
                     trajectory=t,
                     round=round_number,
                     system_prompt=histories[(slot, t)][0].sample.system_prompt,
+                    prompt=request.messages,
                 )
-                for (slot, t), completions in zip(failing, answers, strict=True)
+                for (slot, t), request, completions in zip(failing, requests, answers, strict=True)
             ]
             self.stats.samples += len(repaired)
             results = yield Check(

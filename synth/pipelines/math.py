@@ -247,6 +247,13 @@ class MathPipeline:
                 round=round_number,
                 prompt_tokens=tokens[key, "prompt"],
                 completion_tokens=tokens[key, "completion"],
+                # the dialog the attempt began from (its own turns are in the sample)
+                prompt=conversation(
+                    problems[key[0]],
+                    style,
+                    [a.sample for a in earlier[key]],
+                    [math_feedback(a.verdict) for a in earlier[key]],
+                ),
             )
             for key in earlier
         }

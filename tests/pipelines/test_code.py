@@ -203,6 +203,65 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(
     assert "assert clamp(11, 0, 10) == 10" in corrected["messages"][2]["content"]
 
 
+def test_export_pairs_each_answer_with_the_prompt_the_model_was_sent(
+    tmp_path, sandbox, run_config, monkeypatch
+):
+    """A template edited between generate and export must not change a dataset's prompts:
+    the samples keep the messages they answered. Records from before (no prompts kept)
+    still export, with the templates rendered at export time."""
+    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    engine, store, records = run_scenario(tmp_path, sandbox, run_config)
+    sent = {r.tag: r.messages for r in engine.requests if r.tag in ("solution", "repair")}
+    first, second = records["clamp"].trajectories
+    assert first.attempts[0].sample.prompt == sent["solution"]
+    assert second.attempts[1].sample.prompt == sent["repair"]  # the whole dialog so far
+
+    monkeypatch.setattr("synth.export.dialogs.solution_prompt", lambda problem: "EDITED")
+    monkeypatch.setattr("synth.export.dialogs.render", lambda *a, **kw: "EDITED")
+    for dialog, expected in [
+        ("final", [sent["solution"][0]] * 2),
+        ("trajectory", [sent["solution"][0], *sent["repair"]]),
+    ]:
+        out = tmp_path / dialog
+        export_dataset(tmp_path / "run", out, ExportOptions(dialog=dialog, validation_share=0))
+        rows = read_split(out, "train")
+        users = [m for row in rows for m in row["messages"] if m["role"] != "assistant"]
+        told = [m for row in rows for m in row["messages"][:-1]]
+        assert "EDITED" not in str(users)
+        if dialog == "final":
+            assert users == [m.model_dump() for m in expected]
+        else:  # the corrected trajectory's dialog is the repair request, then the fix
+            assert told[1:] == [m.model_dump() for m in sent["repair"]]
+
+    old = RunStore(tmp_path / "old")  # the same records as an older synth wrote them
+    old.write(
+        [
+            record.model_copy(
+                update={
+                    "trajectories": tuple(
+                        t.model_copy(
+                            update={
+                                "attempts": tuple(
+                                    a.model_copy(
+                                        update={
+                                            "sample": a.sample.model_copy(update={"prompt": ()})
+                                        }
+                                    )
+                                    for a in t.attempts
+                                )
+                            }
+                        )
+                        for t in record.trajectories
+                    )
+                }
+            )
+            for record in store.records()
+        ]
+    )
+    export_dataset(tmp_path / "old", tmp_path / "old-data", ExportOptions(validation_share=0))
+    assert read_split(tmp_path / "old-data", "train")[0]["messages"][0]["content"] == "EDITED"
+
+
 def test_resume_skips_stored_slots_and_writes_nothing_twice(
     tmp_path, sandbox, run_config, monkeypatch
 ):

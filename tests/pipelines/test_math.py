@@ -172,6 +172,15 @@ def test_code_style_runs_the_code_and_feeds_its_output_back(tmp_path, sandbox):
     sample = kept.trajectories[0].attempts[0].sample
     assert [t.output for t in sample.turns] == ["0.5\n", None]
     assert sample.turns[0].code == "print(1 / 2)\n"
+    # the sample keeps the dialog it began from; its own turns (and outputs) are the turns
+    first_ask = next(r for r in engine.requests if r.tag == "solution")
+    assert sample.prompt == first_ask.messages
+    out = tmp_path / "data"
+    export_dataset(tmp_path / "run", out, ExportOptions(validation_share=0))
+    (row,) = read_split(out, "train")
+    assert row["messages"][0] == first_ask.messages[0].model_dump()
+    assert [m["role"] for m in row["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert "0.5" in row["messages"][2]["content"]
 
 
 def test_imported_problems_take_the_majority_answer(tmp_path, sandbox):
