@@ -180,29 +180,12 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
                 f"{stats.tokens_per_second():.0f} tok/s",
             )
 
+        parts = (taxonomy, engine, sandbox, store, config)
+        hooks = {"on_update": show, "imported": imported, "on_stored": stored}
         if taxonomy.domain == "math":
-            pipeline = MathPipeline(
-                taxonomy,
-                engine,
-                sandbox,
-                store,
-                config,
-                on_update=show,
-                imported=imported,
-                on_stored=stored,
-            )
+            pipeline = MathPipeline(*parts, **hooks)
         else:
-            pipeline = CodePipeline(
-                taxonomy,
-                engine,
-                sandbox,
-                store,
-                config,
-                on_update=show,
-                imported=imported,
-                judge_engine=judge_engine,
-                on_stored=stored,
-            )
+            pipeline = CodePipeline(*parts, **hooks, judge_engine=judge_engine)
         try:
             pipeline.run()
         except BaseException as exc:  # an interrupted run still says what it did; the next resumes
