@@ -350,5 +350,9 @@ class Record(Frozen):
         return keys
 
 
+def problem_id(seed: int, slot: int) -> str:
+    return stable_id("problem", seed, slot)
+
+
 def record_id(seed: int, slot: int) -> str:
     return stable_id("record", seed, slot)

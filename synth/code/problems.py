@@ -2,11 +2,11 @@
 
 The model is asked for a statement, a typed signature and examples: as a JSON object
 (`PROBLEM_SCHEMA`) by an engine that enforces the schema, in Markdown sections otherwise
-(both in prompts/code/problem.j2; `synth.problems` says why a request carries both). The
+(both in prompts/code/problem.j2; `synth.problem_requests` says why a request carries both). The
 parser reads a JSON answer first (whole, fenced or inside prose), then the Markdown
 sections, so either engine's answers parse. A completion is rejected with a reason when it
 was truncated, has no statement or no parseable signature; near copies are found with
-`synth.problems.NearDuplicateIndex`.
+`synth.near_duplicates.NearDuplicateIndex`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from pathlib import Path
 from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
-from synth.problems import (
-    NearDuplicateIndex,
+from synth.problem_requests import (
     json_answer,
-    problem_id,
     skill_problem_request,
     string_field,
     string_fields_schema,
@@ -32,10 +30,8 @@ from synth.records import Problem, Rejection, SkillCombo, TestSuite
 
 __all__ = [
     "PROBLEM_SCHEMA",
-    "NearDuplicateIndex",
     "load_verified_problems",
     "parse_problem",
-    "problem_id",
     "problem_request",
 ]
 

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from synth.errors import SynthError
-from synth.problems import NearDuplicateIndex
+from synth.near_duplicates import NearDuplicateIndex
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A generated problem comes with a reference program (prompts/math/problem.j2) whose
 printed result becomes the ground truth (see `reference`). An engine that enforces the
 request's schema gets the two as a JSON object (`PROBLEM_SCHEMA`), any other engine as
-Markdown sections (`synth.problems` says why a request carries both); the parser reads
+Markdown sections (`synth.problem_requests` says why a request carries both); the parser reads
 JSON first, then the sections. An imported problem (JSONL,
 `{"problem": ..., "answer": ...}`, the answer optional) has its given answer, or none, in
 which case the majority of the samples decides it.
@@ -18,7 +18,7 @@ from synth.code.extract import python_blocks
 from synth.engines.base import ChatRequest, Completion
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
-from synth.problems import (
+from synth.problem_requests import (
     json_answer,
     skill_problem_request,
     string_field,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth.engines.base import ChatRequest, Completion, Engine
+from synth.near_duplicates import NearDuplicateIndex
 from synth.pipelines.config import RunConfig
 from synth.pipelines.scheduler import CheckTask, Generate, Scheduler, Stats
-from synth.problems import NearDuplicateIndex, problem_id
 from synth.records import (
     Attempt,
     Record,
@@ -18,6 +18,7 @@ from synth.records import (
     SkillCombo,
     TestSuite,
     Trajectory,
+    problem_id,
     record_id,
     stable_id,
 )

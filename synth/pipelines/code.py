@@ -28,6 +28,7 @@ from synth.code.solutions import SystemPrompt, repair_request, solution_request,
 from synth.code.tests import apply_agreement_rule, drop_vacuous, parse_tests, tests_request
 from synth.code.verify import verdict_from_run, verify_samples
 from synth.engines.base import Engine
+from synth.near_duplicates import NearDuplicateIndex
 from synth.pipelines.batch import (
     BatchState,
     Histories,
@@ -39,7 +40,6 @@ from synth.pipelines.batch import (
 )
 from synth.pipelines.config import RunConfig
 from synth.pipelines.scheduler import BatchSteps, Check, CheckTask, Generate, Stats
-from synth.problems import NearDuplicateIndex, problem_id
 from synth.records import (
     Attempt,
     Problem,
@@ -49,6 +49,7 @@ from synth.records import (
     SkillCombo,
     TestSuite,
     Verdict,
+    problem_id,
 )
 from synth.sandbox.base import Limits, Sandbox
 from synth.store import RunStore

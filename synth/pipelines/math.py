@@ -26,6 +26,7 @@ from synth.math.problems import parse_problem, problem_request
 from synth.math.reference import checkable, reference_answer, run_reference
 from synth.math.solutions import conversation, request, to_sample, wants_code_run
 from synth.math.verify import math_feedback, math_verdict
+from synth.near_duplicates import NearDuplicateIndex
 from synth.pipelines.batch import (
     BatchState,
     Histories,
@@ -36,7 +37,6 @@ from synth.pipelines.batch import (
 )
 from synth.pipelines.config import RunConfig
 from synth.pipelines.scheduler import Check, CheckTask, Generate, Stats
-from synth.problems import NearDuplicateIndex, problem_id
 from synth.records import (
     Attempt,
     MathProblem,
@@ -45,6 +45,7 @@ from synth.records import (
     SkillCombo,
     ToolTurn,
     Verdict,
+    problem_id,
 )
 from synth.sandbox import run_source
 from synth.sandbox.base import Sandbox

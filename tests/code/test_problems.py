@@ -2,8 +2,9 @@
 
 import json
 
-from synth.code.problems import PROBLEM_SCHEMA, NearDuplicateIndex, parse_problem, problem_request
+from synth.code.problems import PROBLEM_SCHEMA, parse_problem, problem_request
 from synth.engines.base import Completion
+from synth.near_duplicates import NearDuplicateIndex
 from synth.records import Concept, Problem, Rejection, SkillCombo
 
 COMBO = SkillCombo(

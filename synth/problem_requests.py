@@ -1,9 +1,9 @@
-"""Problem generation shared by the code and math pipelines.
+"""Asking a model for a problem, shared by the code and math pipelines.
 
 The request that asks for a problem from sampled skills (each domain has its own
-template), the check that a completion is usable at all, reading a JSON answer,
-deterministic problem ids, and the near-duplicate index that rejects a problem too close to
-one already accepted in the run (MinHash over word shingles, datasketch's LSH index).
+template), the check that a completion is usable at all, and reading a JSON answer. The
+near-duplicate index that rejects a problem too close to an earlier one is
+synth.near_duplicates.
 
 Structured output and old recordings: a problem request carries two renderings of its
 template. `messages` is the Markdown-sections prompt, rendered with `structured=False` to
@@ -22,11 +22,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from datasketch import MinHash, MinHashLSH
-
 from synth.engines.base import ChatRequest, Completion, user
 from synth.prompts import render
-from synth.records import Rejection, SkillCombo, stable_id
+from synth.records import Rejection, SkillCombo
 
 
 def skill_problem_request(
@@ -138,63 +136,3 @@ def unusable(completion: Completion) -> Rejection | None:
     if completion.finish_reason == "length":
         return Rejection(reason="truncated", detail="the problem was cut off at max_tokens")
     return None
-
-
-_WORD = re.compile(r"\w+")
-_CODE_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-class NearDuplicateIndex:
-    """Texts indexed so far; finds exact copies (normalised text) and near copies (Jaccard
-    similarity of token shingles above `threshold`, MinHash LSH).
-
-    `tokens="words"` reads prose (punctuation ignored); `tokens="code"` keeps operators and
-    punctuation as tokens, so `a + b` and `a - b` differ.
-    """
-
-    def __init__(
-        self, threshold: float = 0.7, num_perm: int = 128, shingle: int = 3, tokens: str = "words"
-    ) -> None:
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self.shingle = shingle
-        self._pattern = _CODE_TOKEN if tokens == "code" else _WORD
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._exact: dict[str, str] = {}
-
-    def _tokens(self, text: str) -> list[str]:
-        return self._pattern.findall(text.lower())
-
-    def _minhash(self, tokens: list[str]) -> MinHash:
-        shingles = {
-            " ".join(tokens[i : i + self.shingle])
-            for i in range(max(1, len(tokens) - self.shingle + 1))
-        }
-        minhash = MinHash(num_perm=self.num_perm, seed=1)
-        for item in shingles:
-            minhash.update(item.encode())
-        return minhash
-
-    def match(self, text: str) -> tuple[str, str] | None:
-        """("exact" or "near", the key of the indexed text) this text copies, or None."""
-        tokens = self._tokens(text)
-        normalised = " ".join(tokens)
-        if normalised in self._exact:
-            return "exact", self._exact[normalised]
-        matches = self._lsh.query(self._minhash(tokens))
-        return ("near", sorted(matches)[0]) if matches else None
-
-    def near_copy_of(self, text: str) -> str | None:
-        """The key of an indexed text this text copies, exactly or nearly, or None."""
-        found = self.match(text)
-        return found[1] if found else None
-
-    def add(self, key: str, text: str) -> None:
-        tokens = self._tokens(text)
-        self._exact.setdefault(" ".join(tokens), key)
-        if key not in self._lsh:
-            self._lsh.insert(key, self._minhash(tokens))
-
-
-def problem_id(seed: int, slot: int) -> str:
-    return stable_id("problem", seed, slot)
