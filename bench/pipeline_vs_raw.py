@@ -32,7 +32,8 @@ from synth.engines.base import ChatRequest, Completion
 from synth.engines.vllm_local import VLLMConfig, VLLMEngine
 from synth.models.tiny import ensure_tiny_model
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -91,10 +92,10 @@ class CannedText:
 
 def run_pipeline(engine: CannedText, problems: int, samples: int, seed: int) -> tuple[float, int]:
     taxonomy = load_taxonomy(default_taxonomy_path())
-    config = RunConfig(
+    config = RunSettings(
         problems=problems,
         samples=samples,
-        max_rounds=2,
+        max_attempts=2,
         seed=seed,
         batch_size=16,
         max_tokens=256,
@@ -104,9 +105,9 @@ def run_pipeline(engine: CannedText, problems: int, samples: int, seed: int) -> 
     engine.inner.llm.reset_prefix_cache()  # both sides start with a cold prefix cache
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        stats = CodePipeline(
-            taxonomy, engine, get_sandbox("bubblewrap"), RunStore(tmp), config
-        ).run()
+        stats = run_here(
+            CodePipeline(taxonomy, config), engine, get_sandbox("bubblewrap"), RunStore(tmp)
+        )
         elapsed = time.perf_counter() - started
     assert stats.trajectories_corrected > 0, "the benchmark must exercise corrections"
     return elapsed, stats.completion_tokens, stats.engine_seconds

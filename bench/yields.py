@@ -96,29 +96,31 @@ def report_only(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from rich.console import Console
 
-    from synth.engines.registry import open_engine
+    from synth.engines.registry import EngineSettings, open_engine
     from synth.engines.replay import RecordingEngine
-    from synth.pipelines.config import RunConfig
-    from synth.run import GenerateOptions, run_generate
+    from synth.pipelines.settings import RunSettings
+    from synth.run import GenerateOptions, RunPlace, run_generate
     from synth.store import RunStore
 
     report = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "domains": {}}
     console = Console(stderr=True)
-    options = GenerateOptions(out="", model=args.model)
-    engine = open_engine(options.engine_settings())  # one engine start for both domains
+    engine_settings = EngineSettings(model=args.model)
+    engine = open_engine(engine_settings, args.seed)  # one engine start for both domains
     try:
         for domain in args.domains:
             out = Path(args.out) / domain
-            config = RunConfig(
+            config = RunSettings(
                 problems=args.problems,
                 samples=args.samples,
-                max_rounds=args.max_rounds,
+                max_attempts=args.max_attempts,
                 seed=args.seed,
             )
             started = time.perf_counter()
             stats = run_generate(
                 GenerateOptions(
-                    out=out, run=config, taxonomy=Path(DOMAINS[domain]), model=args.model
+                    place=RunPlace(out=out, engine=engine_settings),
+                    run=config,
+                    taxonomy=Path(DOMAINS[domain]),
                 ),
                 console,
                 # every completion kept beside the run: the real-model fixtures come from here
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--domains", nargs="+", default=["code", "math"], choices=list(DOMAINS))
     parser.add_argument("--problems", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--max-rounds", type=int, default=3)
+    parser.add_argument("--max-attempts", "--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/yields")
     parser.add_argument(

@@ -16,8 +16,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from synth.engines.registry import EngineSettings
 from synth.errors import SynthError
-from synth.models.registry import DEFAULT_MODEL
+from synth.flags import flag, settings_from_flags
+from synth.pipelines.settings import ExplainSettings, RunSettings, TranslateSettings
 from synth.sandbox.languages import LANGUAGES
 
 app = typer.Typer(
@@ -64,30 +66,35 @@ SANDBOX_HELP = (
     "docker, bubblewrap."
 )
 
-# Options the commands that run an engine share (generate keeps its own longer help).
-ModelOption = Annotated[
-    str,
-    typer.Option(
-        help="A known model's name (synth model list), a checkpoint directory, a hub id, "
-        "or 'tiny' (the random test model)."
-    ),
-]
+# Each setting's default, read from its model (declared there once).
+RUN = RunSettings()
+ENGINE = EngineSettings()
+TRANSLATE = TranslateSettings.model_construct(languages=())  # the languages have no default
+EXPLAIN = ExplainSettings()
+DEFAULT_ENGINE = EngineKind(ENGINE.engine)
+
+# Options the commands that run an engine share; help and bounds from the settings fields.
+ModelOption = Annotated[str, flag(EngineSettings, "model")]
 EngineOption = Annotated[
     EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
 ]
-BaseUrlOption = Annotated[str, typer.Option(help="openai engine: the server's /v1 URL.")]
-ReplayOption = Annotated[Path | None, typer.Option(help="replay engine: the recorded JSONL.")]
+BaseUrlOption = Annotated[str, flag(EngineSettings, "base_url")]
+ReplayOption = Annotated[Path | None, flag(EngineSettings, "replay")]
 RecordOption = Annotated[Path | None, typer.Option(help="Also record completions to this JSONL.")]
 SandboxOption = Annotated[SandboxKind, typer.Option(help=SANDBOX_HELP)]
-TimeoutOption = Annotated[float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout-s", min=0.1, help="Sandbox wall-clock limit per run (s).")
+]
 MemoryOption = Annotated[int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
 
 class SolutionStyle(str, Enum):
     text = "text"
     code = "code"
+
+
+DEFAULT_STYLE = SolutionStyle(RUN.solution_style)
 
 
 class ExportFormat(str, Enum):
@@ -272,43 +279,31 @@ def generate(
         Path | None,
         typer.Option(help="Skill taxonomy YAML. [default: taxonomies/code/python.yaml]"),
     ] = None,
-    model: ModelOption = DEFAULT_MODEL,
-    engine: Annotated[
-        EngineKind, typer.Option(help="vllm (in process), openai (HTTP server), replay.")
-    ] = (EngineKind.vllm),
-    base_url: Annotated[
-        str, typer.Option(help="openai engine: the server's /v1 URL.")
-    ] = "http://127.0.0.1:8000/v1",
-    replay: Annotated[
-        Path | None, typer.Option(help="replay engine: the recorded JSONL file.")
-    ] = None,
-    record: Annotated[
-        Path | None, typer.Option(help="Also record every completion to this JSONL file.")
-    ] = None,
-    problems: Annotated[int, typer.Option(min=1, help="Problem slots to generate.")] = 8,
-    samples: Annotated[int, typer.Option(min=1, help="Solutions sampled per problem.")] = 4,
-    max_rounds: Annotated[
-        int, typer.Option(min=1, help="Attempts per sample, corrections included.")
-    ] = 3,
-    seed: Annotated[
-        int, typer.Option(help="Seed for skills and sampling; the same seed makes the same run.")
-    ] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Problems per engine batch.")] = 16,
-    temperature: Annotated[float, typer.Option(min=0, help="Solution sampling temperature.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a solution.")] = 1024,
-    min_tests: Annotated[
-        int, typer.Option(min=1, help="Tests a problem needs after the guards.")
-    ] = 3,
-    rare_boost: Annotated[
-        float, typer.Option(min=0, max=1, help="Up-weight rare concepts: 0 = weights, 1 = uniform.")
-    ] = 0.0,
-    timeout_s: Annotated[
-        float, typer.Option(min=0.1, help="Sandbox wall-clock limit per run.")
-    ] = 10.0,
-    memory_mb: Annotated[
-        int, typer.Option(min=64, help="Sandbox memory limit per run (MiB).")
-    ] = 1024,
-    verify_workers: Annotated[int, typer.Option(min=1, help="Sandbox runs in parallel.")] = 2,
+    model: ModelOption = ENGINE.model,
+    engine: EngineOption = DEFAULT_ENGINE,
+    base_url: BaseUrlOption = ENGINE.base_url,
+    replay: ReplayOption = None,
+    record: RecordOption = None,
+    problems: Annotated[int, flag(RunSettings, "problems")] = RUN.problems,
+    samples: Annotated[int, flag(RunSettings, "samples")] = RUN.samples,
+    max_attempts: Annotated[
+        int, flag(RunSettings, "max_attempts", "--max-attempts", "--max-rounds")
+    ] = RUN.max_attempts,
+    seed: Annotated[int, flag(RunSettings, "seed")] = RUN.seed,
+    batch_size: Annotated[int, flag(RunSettings, "batch_size")] = RUN.batch_size,
+    temperature: Annotated[float, flag(RunSettings, "temperature")] = RUN.temperature,
+    max_tokens: Annotated[int, flag(RunSettings, "max_tokens")] = RUN.max_tokens,
+    min_tests: Annotated[int, flag(RunSettings, "min_tests")] = RUN.min_tests,
+    rare_boost: Annotated[float, flag(RunSettings, "rare_boost")] = RUN.rare_boost,
+    near_duplicate_threshold: Annotated[float, flag(RunSettings, "near_duplicate_threshold")] = (
+        RUN.near_duplicate_threshold
+    ),
+    timeout_s: TimeoutOption = RUN.limits.timeout_s,
+    memory_mb: MemoryOption = RUN.limits.memory_mb,
+    verify_workers: Annotated[int, flag(RunSettings, "verify_workers")] = RUN.verify_workers,
+    batches_in_flight: Annotated[int, flag(RunSettings, "batches_in_flight")] = (
+        RUN.batches_in_flight
+    ),
     sandbox: SandboxOption = SandboxKind.auto,
     judge: Annotated[
         bool,
@@ -338,20 +333,10 @@ def generate(
         ),
     ] = None,
     gpu_memory_utilization: Annotated[
-        float | None,
-        typer.Option(
-            help="vllm engine: share of accelerator memory (default 0.9 on GPU; on CPU the "
-            "KV cache size decides)."
-        ),
+        float | None, flag(EngineSettings, "gpu_memory_utilization")
     ] = None,
-    kv_cache_gib: Annotated[
-        float | None,
-        typer.Option(
-            help="vllm engine: KV cache size in GiB instead of a share of memory "
-            "(default 2 on CPU)."
-        ),
-    ] = None,
-    max_model_len: Annotated[int, typer.Option(help="vllm engine: context length.")] = 4096,
+    kv_cache_gib: Annotated[float | None, flag(EngineSettings, "kv_cache_gib")] = None,
+    max_model_len: Annotated[int, flag(EngineSettings, "max_model_len")] = ENGINE.max_model_len,
     problems_from: Annotated[
         str | None,
         typer.Option(
@@ -364,21 +349,13 @@ def generate(
             "problems are solved against their tests."
         ),
     ] = None,
-    solution_style: Annotated[
-        SolutionStyle,
-        typer.Option(help="math: text (chain of thought) or code (reasoning with executed code)."),
-    ] = SolutionStyle.text,
-    max_tool_calls: Annotated[
-        int, typer.Option(min=0, help="math, code style: code runs per attempt.")
-    ] = 4,
-    drop_wrong_steps: Annotated[
-        bool,
-        typer.Option(help="math: reject a right answer reached through a step sympy finds wrong."),
-    ] = False,
-    majority_share: Annotated[
-        float,
-        typer.Option(min=0, max=1, help="math: share of samples that must agree on an answer."),
-    ] = 0.5,
+    solution_style: Annotated[SolutionStyle, flag(RunSettings, "solution_style")] = (DEFAULT_STYLE),
+    max_tool_calls: Annotated[int, flag(RunSettings, "max_tool_calls")] = RUN.max_tool_calls,
+    drop_wrong_steps: Annotated[bool, flag(RunSettings, "drop_wrong_steps")] = RUN.drop_wrong_steps,
+    majority_share: Annotated[float, flag(RunSettings, "majority_share")] = RUN.majority_share,
+    answer_timeout_s: Annotated[
+        float, flag(RunSettings, "answer_timeout_s")
+    ] = RUN.answer_timeout_s,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
     """Generate verified data: code (tests, execution) or math (reference answers, sympy).
@@ -394,48 +371,58 @@ def generate(
     """
     from synth.code.judge import load_judge_config
     from synth.code.solutions import load_system_prompts
-    from synth.pipelines.config import RunConfig
     from synth.run import GenerateOptions, run_generate
     from synth.sandbox.base import Limits
 
     _configure_logging(verbose)
     if (judge_config or judge_base_url) and not judge:
         raise SynthError("--judge-config/--judge-base-url", "given without --judge", "add --judge")
-    run = RunConfig(
-        problems=problems,
-        samples=samples,
-        max_rounds=max_rounds,
-        seed=seed,
-        batch_size=batch_size,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        min_tests=min_tests,
-        rare_boost=rare_boost,
-        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
-        verify_workers=verify_workers,
-        solution_style=solution_style.value,
-        max_tool_calls=max_tool_calls,
-        drop_wrong_steps=drop_wrong_steps,
-        majority_share=majority_share,
-        judge=load_judge_config(judge_config) if judge else None,
-        system_prompts=load_system_prompts(system_prompts) if system_prompts else (),
+    run = settings_from_flags(
+        RunSettings,
+        {
+            "problems": problems,
+            "samples": samples,
+            "max_attempts": max_attempts,
+            "seed": seed,
+            "batch_size": batch_size,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "min_tests": min_tests,
+            "rare_boost": rare_boost,
+            "near_duplicate_threshold": near_duplicate_threshold,
+            "limits": Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+            "verify_workers": verify_workers,
+            "batches_in_flight": batches_in_flight,
+            "solution_style": solution_style.value,
+            "max_tool_calls": max_tool_calls,
+            "drop_wrong_steps": drop_wrong_steps,
+            "majority_share": majority_share,
+            "answer_timeout_s": answer_timeout_s,
+            "judge": load_judge_config(judge_config) if judge_config else judge,
+            "system_prompts": load_system_prompts(system_prompts) if system_prompts else (),
+        },
     )
-    options = GenerateOptions(
-        out=out,
-        run=run,
-        taxonomy=taxonomy,
+    place = _place(
+        out,
+        sandbox,
+        record,
         model=model,
         engine=engine.value,
         base_url=base_url,
-        replay=replay,
-        record=record,
+        replay=str(replay) if replay else None,
         gpu_memory_utilization=gpu_memory_utilization,
         kv_cache_gib=kv_cache_gib,
         max_model_len=max_model_len,
+    )
+    judge_engine = None
+    if judge_base_url:
+        judge_engine = EngineSettings(engine="openai", base_url=judge_base_url, model=judge_model)
+    options = GenerateOptions(
+        place=place,
+        run=run,
+        taxonomy=taxonomy,
         problems_from=problems_from,
-        sandbox=sandbox.value,
-        judge_base_url=judge_base_url,
-        judge_model=judge_model,
+        judge_engine=judge_engine,
         system_prompts_file=system_prompts,
         judge_config=judge_config if judge else None,
     )
@@ -452,22 +439,20 @@ def translate(
         typer.Option(help="Target languages, comma-separated: cpp,rust,go,java,php,javascript."),
     ],
     out: Annotated[str, typer.Option(help="Run directory for the translated records.")],
-    model: ModelOption = DEFAULT_MODEL,
-    engine: EngineOption = EngineKind.vllm,
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    model: ModelOption = ENGINE.model,
+    engine: EngineOption = DEFAULT_ENGINE,
+    base_url: BaseUrlOption = ENGINE.base_url,
     replay: ReplayOption = None,
     record: RecordOption = None,
-    samples: Annotated[
-        int, typer.Option(min=1, help="Translations sampled per record and language.")
-    ] = 1,
-    max_rounds: Annotated[
-        int, typer.Option(min=1, help="Attempts per translation, corrections included.")
-    ] = 3,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.2,
-    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of a translation.")] = 2048,
-    timeout_s: TimeoutOption = 20.0,
-    memory_mb: MemoryOption = 512,
+    samples: Annotated[int, flag(TranslateSettings, "samples")] = TRANSLATE.samples,
+    max_attempts: Annotated[
+        int, flag(TranslateSettings, "max_attempts", "--max-attempts", "--max-rounds")
+    ] = TRANSLATE.max_attempts,
+    seed: Annotated[int, flag(TranslateSettings, "seed")] = TRANSLATE.seed,
+    temperature: Annotated[float, flag(TranslateSettings, "temperature")] = TRANSLATE.temperature,
+    max_tokens: Annotated[int, flag(TranslateSettings, "max_tokens")] = TRANSLATE.max_tokens,
+    timeout_s: TimeoutOption = TRANSLATE.limits.timeout_s,
+    memory_mb: MemoryOption = TRANSLATE.limits.memory_mb,
     sandbox: SandboxOption = SandboxKind.auto,
     verbose: VerboseOption = False,
 ) -> None:
@@ -478,7 +463,6 @@ def translate(
     value). Failures get the checks' feedback and retry. Records keep a link to their
     source; `synth export OUT` exports them (kind "translate").
     """
-    from synth.code.translate import TranslateConfig, translate_run
     from synth.run import run_derived
     from synth.sandbox.base import Limits
 
@@ -486,26 +470,21 @@ def translate(
     languages = tuple(part.strip() for part in to.split(",") if part.strip())
     if not languages:
         raise SynthError("--to", "no language given", "e.g. --to cpp,rust")
-    config = TranslateConfig(
-        languages=languages,
-        samples=samples,
-        max_rounds=max_rounds,
-        seed=seed,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+    settings = settings_from_flags(
+        TranslateSettings,
+        {
+            "languages": languages,
+            "samples": samples,
+            "max_attempts": max_attempts,
+            "seed": seed,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "limits": Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+        },
+        flags={"languages": "--to"},
     )
-    options = _derived_options(out, model, engine, base_url, replay, record, sandbox)
-    run_derived(
-        "translate",
-        run_dir,
-        options,
-        config.settings(),
-        lambda sources, llm, box, store, show: translate_run(
-            sources, llm, box, store, config, on_update=show
-        ),
-        err,
-    )
+    place = _place(out, sandbox, record, model, engine, base_url, replay)
+    run_derived("translate", run_dir, settings, place, err)
 
 
 @app.command()
@@ -514,15 +493,15 @@ def explain(
         str, typer.Argument(metavar="RUN_DIR", help="A run directory with verified Python records.")
     ],
     out: Annotated[str, typer.Option(help="Run directory for the explanation records.")],
-    model: ModelOption = DEFAULT_MODEL,
-    engine: EngineOption = EngineKind.vllm,
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    model: ModelOption = ENGINE.model,
+    engine: EngineOption = DEFAULT_ENGINE,
+    base_url: BaseUrlOption = ENGINE.base_url,
     replay: ReplayOption = None,
     record: RecordOption = None,
-    samples: Annotated[int, typer.Option(min=1, help="Explanations sampled per record.")] = 1,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    temperature: Annotated[float, typer.Option(min=0, help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(min=16, help="Token budget of an explanation.")] = 1024,
+    samples: Annotated[int, flag(ExplainSettings, "samples")] = EXPLAIN.samples,
+    seed: Annotated[int, flag(ExplainSettings, "seed")] = EXPLAIN.seed,
+    temperature: Annotated[float, flag(ExplainSettings, "temperature")] = EXPLAIN.temperature,
+    max_tokens: Annotated[int, flag(ExplainSettings, "max_tokens")] = EXPLAIN.max_tokens,
     judge: Annotated[
         bool,
         typer.Option(help="Also score each explanation's faithfulness; keep it at the threshold."),
@@ -531,8 +510,8 @@ def explain(
         Path | None,
         typer.Option(help="The faithfulness judge's template, scale and threshold (YAML)."),
     ] = None,
-    timeout_s: TimeoutOption = 10.0,
-    memory_mb: MemoryOption = 512,
+    timeout_s: TimeoutOption = EXPLAIN.limits.timeout_s,
+    memory_mb: MemoryOption = EXPLAIN.limits.memory_mb,
     sandbox: SandboxOption = SandboxKind.auto,
     verbose: VerboseOption = False,
 ) -> None:
@@ -541,45 +520,42 @@ def explain(
     record's tests (and, with --judge, whose faithfulness score reaches the threshold).
     `synth export OUT` exports them (kind "explain": the code in, the explanation out).
     """
-    from synth.code.explain import ExplainConfig, explain_run, load_explain_judge
     from synth.run import run_derived
     from synth.sandbox.base import Limits
 
     _configure_logging(verbose)
     if judge_config and not judge:
         raise SynthError("--judge-config", "given without --judge", "add --judge")
-    config = ExplainConfig(
-        samples=samples,
-        seed=seed,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb),
-        judge=load_explain_judge(judge_config) if judge else None,
+    settings = settings_from_flags(
+        ExplainSettings,
+        {
+            "samples": samples,
+            "seed": seed,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "limits": Limits(timeout_s=timeout_s, memory_mb=memory_mb),
+            "judge": str(judge_config) if judge_config else judge,
+        },
     )
-    options = _derived_options(out, model, engine, base_url, replay, record, sandbox)
-    run_derived(
-        "explain",
-        run_dir,
-        options,
-        config.settings(),
-        lambda sources, llm, box, store, show: explain_run(
-            sources, llm, box, store, config, on_update=show
-        ),
-        err,
-    )
+    place = _place(out, sandbox, record, model, engine, base_url, replay)
+    run_derived("explain", run_dir, settings, place, err)
 
 
-def _derived_options(out, model, engine, base_url, replay, record, sandbox):
-    from synth.run import GenerateOptions
+def _place(out, sandbox, record, model, engine, base_url, replay=None, **engine_knobs):
+    """Where a run writes and which engine answers, from the shared flags."""
+    from synth.run import RunPlace
 
-    return GenerateOptions(
+    return RunPlace(
         out=out,
-        model=model,
-        engine=engine.value,
-        base_url=base_url,
-        replay=replay,
-        record=record,
+        engine=EngineSettings(
+            engine=getattr(engine, "value", engine),
+            model=model,
+            base_url=base_url,
+            replay=str(replay) if replay else None,
+            **engine_knobs,
+        ),
         sandbox=sandbox.value,
+        record=record,
     )
 
 
@@ -605,9 +581,9 @@ def eval_command(
             "summary.json (default: runs/eval-<benchmark>)."
         ),
     ] = None,
-    model: ModelOption = DEFAULT_MODEL,
-    engine: EngineOption = EngineKind.vllm,
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    model: ModelOption = ENGINE.model,
+    engine: EngineOption = DEFAULT_ENGINE,
+    base_url: BaseUrlOption = ENGINE.base_url,
     replay: ReplayOption = None,
     record: RecordOption = None,
     samples: Annotated[int, typer.Option(min=1, help="Samples per problem: the n of pass@k.")] = 1,
@@ -648,8 +624,6 @@ def eval_command(
     (a bigger --limit adds problems); other settings are refused. Prints the summary as
     JSON at the end.
     """
-    from dataclasses import replace
-
     from synth.engines.registry import open_engine
     from synth.evals.benchmarks import load_benchmark
     from synth.evals.results import check_config
@@ -659,8 +633,7 @@ def eval_command(
     _configure_logging(verbose)
     loaded = load_benchmark(benchmark)
     out_dir = out or Path("runs") / f"eval-{Path(benchmark).stem}"
-    options = _derived_options(str(out_dir), model, engine, base_url, replay, record, sandbox)
-    options = replace(options, run=replace(options.run, seed=seed))
+    place = _place(str(out_dir), sandbox, record, model, engine, base_url, replay)
     # the model as config.json names it: a replay's answers are its file's, not --model's
     model_name = f"replay:{replay.name if replay else ''}" if engine is EngineKind.replay else model
     config = EvalConfig(
@@ -678,7 +651,7 @@ def eval_command(
     check_config(out_dir, config.settings(loaded.tasks, model_name))  # before a model loads
     box = open_sandbox(sandbox.value, err) if loaded.kind == "code" else None
     try:
-        llm = open_engine(options.engine_settings())
+        llm = open_engine(place.engine, seed, place.record)
         try:
             summary = run_eval(
                 loaded.tasks,

@@ -34,7 +34,7 @@ def validated(model: type[Model], data: Any, where: str, shape: str) -> Model:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise SynthError(f"{where}: {field}", first["msg"]) from None
+        raise SynthError(f"{where}: {field}", first["msg"].removeprefix("Value error, ")) from None
 
 
 def read_jsonl(path: Path, what: str) -> Iterator[tuple[str, Any]]:

@@ -35,27 +35,63 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.export.card import pyplot
+from synth.flags import option_name
 from synth.inputs import read_yaml, validated
 from synth.models.registry import resolve_model
+from synth.pipelines.settings import (
+    CodeSettings,
+    MathSettings,
+    PacingSettings,
+    SamplingSettings,
+    SlotSettings,
+    field_of,
+)
+from synth.sandbox.base import Limits
 from synth.train import PREFERENCE_COLUMNS, TrainConfig, check_base_model, parse_train_config
 
 
-class GenerateSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RoundGenerate(PacingSettings, SlotSettings, SamplingSettings, MathSettings):
+    """rounds.yaml's `generate:`: each round's `synth generate`, with the same settings
+    (and defaults) as the command; the seed grows by one each round. The judge and system
+    prompts are not available here."""
 
-    problems: int = Field(32, ge=1)
-    samples: int = Field(4, ge=1)
-    max_rounds: int = Field(2, ge=1)
-    max_tokens: int = Field(1024, ge=16)
-    temperature: float = Field(0.8, ge=0)
-    seed: int = 0
+    min_tests: int = field_of(CodeSettings, "min_tests")
+    limits: Limits = Field(default_factory=Limits, description="timeout_s and memory_mb only")
     problems_from: Path | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _as_flags(cls, limits: Limits) -> Limits:
+        other = sorted(set(limits.model_fields_set) - {"timeout_s", "memory_mb"})
+        if other:
+            raise ValueError(f"only timeout_s and memory_mb can be set here, not {other}")
+        return limits
+
+    def flags(self, seed: int) -> list[str]:
+        """The `synth generate` flags that say these settings, with this round's seed."""
+        values = self.model_dump(exclude={"limits", "problems_from", "seed"})
+        args = ["--seed", str(seed)]
+        for name, value in values.items():
+            flag = option_name(name)
+            if isinstance(value, bool):
+                args.append(flag if value else f"--no-{flag[2:]}")
+            else:
+                args += [flag, str(value)]
+        args += [
+            "--timeout-s",
+            str(self.limits.timeout_s),
+            "--memory-mb",
+            str(self.limits.memory_mb),
+        ]
+        if self.problems_from is not None:
+            args += ["--problems-from", str(self.problems_from)]
+        return args
 
 
 class RoundsConfig(BaseModel):
@@ -82,7 +118,7 @@ class RoundsConfig(BaseModel):
     benchmark_limit: int | None = Field(
         None, ge=1, description="only the first N problems of each benchmark"
     )
-    generate: GenerateSettings = Field(default_factory=GenerateSettings)
+    generate: RoundGenerate = Field(default_factory=RoundGenerate)
     train: TrainConfig = Field(default_factory=TrainConfig)
     dpo: TrainConfig | None = Field(
         None,
@@ -217,17 +253,11 @@ def _timings(out: Path) -> dict[str, float]:
 def _generate(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dict:
     summary_path = run_dir / "summary.json"
     if not _finished(summary_path):
-        g = config.generate
         args = [
             "generate", "--model", model, "--taxonomy", str(config.taxonomy),
-            "--out", str(run_dir), "--problems", str(g.problems), "--samples", str(g.samples),
-            "--max-rounds", str(g.max_rounds), "--max-tokens", str(g.max_tokens),
-            "--temperature", str(g.temperature), "--seed", str(g.seed + index),
-            "--max-model-len", str(config.max_model_len),
+            "--out", str(run_dir), "--max-model-len", str(config.max_model_len),
         ]  # fmt: skip
-        if g.problems_from is not None:
-            args += ["--problems-from", str(g.problems_from)]
-        _synth(config, run_dir, *args)
+        _synth(config, run_dir, *args, *config.generate.flags(config.generate.seed + index))
     return json.loads(summary_path.read_text())
 
 
@@ -274,7 +304,7 @@ def _heldout(config: RoundsConfig, model: str, run_dir: Path, index: int) -> dic
             run_dir,
             "generate", "--model", model, "--taxonomy", str(config.taxonomy),
             "--problems-from", str(config.heldout), "--out", str(run_dir),
-            "--samples", "1", "--max-rounds", "1", "--temperature", "0",
+            "--samples", "1", "--max-attempts", "1", "--temperature", "0",
             "--max-tokens", str(config.generate.max_tokens),
             "--max-model-len", str(config.max_model_len),
         )  # fmt: skip

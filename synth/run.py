@@ -1,4 +1,6 @@
-"""`synth generate` put together: options -> engine, sandbox, store -> pipeline -> summary.
+"""A run on this machine put together: settings -> engine, sandbox, store -> pipeline kind
+-> summary. `synth generate` (code or math), `synth translate` and `synth explain` all go
+through `run_kind`; they differ only in the kind they build and the settings they record.
 
 Everything that can be checked before the engine loads is checked first (taxonomy, run
 directory settings, replay file, server reachability), so a mistake costs seconds, not a
@@ -11,62 +13,51 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synth.counts import run_counts
 from synth.engines.base import Engine
-from synth.engines.registry import EngineSettings, open_engine
-from synth.errors import SynthError
-from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
-from synth.pipelines.math import MathPipeline
-from synth.pipelines.scheduler import Stats
+from synth.engines.registry import EngineSettings, check_engine, open_engine
+from synth.pipelines.scheduler import PipelineKind, Stats, run_here
+from synth.pipelines.settings import (
+    ExplainSettings,
+    RunSettings,
+    TranslateSettings,
+    data_settings,
+)
+from synth.resume import check_settings, describe_inputs, resolved
 from synth.sandbox import get_sandbox
 from synth.sandbox.base import Sandbox
-from synth.settings import check_settings, describe_inputs, resolved
 from synth.store import RunStore
 from synth.summary import build_summary, summary_table
-from synth.taxonomy import default_taxonomy_path, load_taxonomy
+from synth.taxonomy import Taxonomy, default_taxonomy_path, load_taxonomy
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where a run writes, which engine answers, where its code runs: what is not data."""
+
+    out: str | Path  # a local path or an fsspec URL
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    sandbox: str = "auto"  # auto, docker or bubblewrap
+    record: Path | None = None  # also record every completion to this JSONL
 
 
 @dataclass(frozen=True)
 class GenerateOptions:
-    """Where a run writes, what it reads and which engine answers; `run` holds the data knobs."""
+    """A `synth generate` run: where (`place`), its data settings (`run`) and its inputs."""
 
-    out: str | Path  # a local path or an fsspec URL
-    run: RunConfig = field(default_factory=RunConfig)
+    place: RunPlace
+    run: RunSettings = field(default_factory=RunSettings)
     taxonomy: Path | None = None
-    model: str = "tiny"
-    engine: str = "vllm"
-    base_url: str = "http://127.0.0.1:8000/v1"
-    replay: Path | None = None
-    record: Path | None = None
-    gpu_memory_utilization: float | None = None
-    kv_cache_gib: float | None = None
-    max_model_len: int = 4096
     problems_from: str | Path | None = None  # math: a JSONL; code: a JSONL or a run directory
-    sandbox: str = "auto"  # auto, docker or bubblewrap
-    judge_base_url: str | None = None  # the judge's own OpenAI-compatible server
-    judge_model: str = "judge"
+    judge_engine: EngineSettings | None = None  # the judge's own server, if not the run's
     # the files `run.system_prompts` and `run.judge` were read from, hashed into run.json
     system_prompts_file: Path | None = None
     judge_config: Path | None = None
-
-    def engine_settings(self) -> EngineSettings:
-        """The engine these options name (synth.engines.registry opens it)."""
-        return EngineSettings(
-            kind=self.engine,
-            model=self.model,
-            base_url=self.base_url,
-            replay=str(self.replay) if self.replay else None,
-            record=str(self.record) if self.record else None,
-            seed=self.run.seed,
-            max_model_len=self.max_model_len,
-            gpu_memory_utilization=self.gpu_memory_utilization,
-            kv_cache_gib=self.kv_cache_gib,
-        )
 
 
 def open_sandbox(kind: str, console: Console) -> Sandbox:
@@ -78,15 +69,15 @@ def open_sandbox(kind: str, console: Console) -> Sandbox:
 
 
 def generate_settings(
-    options: GenerateOptions, config: RunConfig, taxonomy_path: Path, domain: str
+    options: GenerateOptions, run: RunSettings, taxonomy_path: Path, domain: str
 ) -> dict:
-    """run.json of a `synth generate` run: the data knobs, locations resolved, and each
-    input file with its sha256 (a resume compares them: synth/settings.py)."""
+    """run.json of a `synth generate` run: the data settings, locations resolved, and each
+    input file with its sha256 (a resume compares them: synth/resume.py)."""
     return {
-        **config.settings(),
+        **data_settings(run),
         "taxonomy": resolved(taxonomy_path),
-        "model": options.model,
-        "engine": options.engine,
+        "model": options.place.engine.model,
+        "engine": options.place.engine.engine,
         "domain": domain,
         "problems_from": resolved(options.problems_from),
         "inputs": describe_inputs(
@@ -98,109 +89,173 @@ def generate_settings(
     }
 
 
-def run_generate(options: GenerateOptions, console: Console, engine: Engine | None = None) -> Stats:
-    """Run (or resume) the pipeline the options describe. `engine`: an open engine to use
-    (and leave open) instead of opening the one the options name. Returns this invocation's
-    stats; summary.json holds the whole run's counts (synth/summary.py)."""
-    taxonomy_path = options.taxonomy or default_taxonomy_path()
-    taxonomy = load_taxonomy(taxonomy_path)
-    config = options.run
-    imported = None
-    if options.problems_from is not None:
-        from dataclasses import replace
+def generate_kind(
+    taxonomy: Taxonomy,
+    run: RunSettings,
+    problems_from: str | Path | None = None,
+    judge_engine: Engine | None = None,
+) -> PipelineKind:
+    """The pipeline kind a generation run of this taxonomy's domain is (code or math),
+    solving the problems of `problems_from` when given (its slot count then is theirs)."""
+    from synth.pipelines.code import CodePipeline
+    from synth.pipelines.math import MathPipeline
 
+    run.check_domain(taxonomy.domain)
+    imported = None
+    if problems_from is not None:
         if taxonomy.domain == "math":
             from synth.math.problems import load_problems
 
-            imported = load_problems(options.problems_from)
-        elif str(options.problems_from).endswith(".jsonl"):
+            imported = load_problems(problems_from)
+        elif str(problems_from).endswith(".jsonl"):
             from synth.code.problem_files import load_problem_file
 
-            imported = load_problem_file(options.problems_from)
+            imported = load_problem_file(problems_from)
         else:
             from synth.code.problems import load_verified_problems
 
-            imported = load_verified_problems(options.problems_from)
-        config = replace(config, problems=len(imported))
-    if taxonomy.domain == "math" and (config.judge or config.system_prompts):
-        raise SynthError(
-            "--judge/--system-prompts", "apply to code runs", f"{taxonomy_path} is a math taxonomy"
-        )
-    store = RunStore(options.out)
-    settings = generate_settings(options, config, taxonomy_path, taxonomy.domain)
-    check_settings(store, settings)
-    counts = run_counts(store)  # the whole run so far; each stored batch is added to it
-    sandbox = open_sandbox(options.sandbox, console)
-    owns_engine = engine is None
-    engine = engine or open_engine(options.engine_settings())
+            imported = load_verified_problems(problems_from)
+        run = run.model_copy(update={"problems": len(imported)})
+    if taxonomy.domain == "math":
+        return MathPipeline(taxonomy, run, imported=imported)
+    return CodePipeline(taxonomy, run, imported=imported, judge_engine=judge_engine)
+
+
+def run_generate(options: GenerateOptions, console: Console, engine: Engine | None = None) -> Stats:
+    """Run (or resume) the generation run the options describe. `engine`: an open engine
+    to use (and leave open) instead of opening the one the options name. Returns this
+    invocation's stats; summary.json holds the whole run's counts (synth/summary.py)."""
+    taxonomy_path = options.taxonomy or default_taxonomy_path()
+    taxonomy = load_taxonomy(taxonomy_path)
     judge_engine = None
-    if options.judge_base_url:
-        from synth.engines.openai_http import OpenAIConfig, OpenAIEngine
+    if options.judge_engine is not None:
+        judge_engine = open_engine(options.judge_engine)  # a server: checked as it opens
+    try:
+        kind = generate_kind(taxonomy, options.run, options.problems_from, judge_engine)
+        settings = generate_settings(options, kind.settings, taxonomy_path, taxonomy.domain)
+        return run_kind(kind, settings, options.place, console, engine, title="problems")
+    finally:
+        if judge_engine is not None:
+            judge_engine.close()
 
-        judge_engine = OpenAIEngine(
-            OpenAIConfig(base_url=options.judge_base_url, model=options.judge_model)
-        )
-        judge_engine.check()
-    store.write_settings(settings)
-    started_at = time.time()
-    pipeline: CodePipeline | MathPipeline
 
-    def write_summary(state: str, stopped_by: str | None = None) -> dict:
-        summary = build_summary(
-            counts,
-            pipeline.stats,
-            state=state,
-            settings=settings,
-            started_at=started_at,
-            stopped_by=stopped_by,
-        )
-        store.write_summary(summary)
-        return summary
+def derived_settings(name: str, source: str | Path, settings: TranslateSettings | ExplainSettings):
+    """run.json of a translate or explain run: its data settings and its source run."""
+    return {
+        "kind": name,
+        **data_settings(settings),
+        "source": resolved(source),
+        "inputs": describe_inputs(source=source),
+    }
 
-    def stored(records: list) -> None:
-        # One writer per run directory: every record of this invocation is new to the store.
-        for record in records:
-            counts.add(record)
-        write_summary("running")
 
-    with _progress(console) as progress:
-        task = progress.add_task("problems", total=config.problems, counts="")
-        announced = False
+def run_derived(
+    name: str,
+    source: str | Path,
+    settings: TranslateSettings | ExplainSettings,
+    place: RunPlace,
+    console: Console,
+) -> Stats:
+    """`synth translate` and `synth explain`: the verified Python records of the run
+    directory `source` in, a run directory of derived records out (resumable like any run)."""
+    from synth.code.sources import load_sources
+    from synth.pipelines.explain import ExplainPipeline
+    from synth.pipelines.translate import TranslatePipeline
 
-        def show(stats: Stats) -> None:
-            nonlocal announced
-            if not announced:  # the first update knows the slots skipped: say "running"
-                announced = True
-                write_summary("running")
-            progress.update(
-                task,
-                completed=stats.slots_done,
-                counts=f"verified {counts.verified}  corrected {counts.corrected}  "
-                f"rejected {sum(counts.rejected.values())}  "
-                f"{stats.tokens_per_second():.0f} tok/s",
+    sources = load_sources(source)
+    if isinstance(settings, TranslateSettings):
+        kind: PipelineKind = TranslatePipeline(sources, settings)
+    else:
+        kind = ExplainPipeline(sources, settings)
+    return run_kind(kind, derived_settings(name, source, settings), place, console, title=name)
+
+
+def run_kind(
+    kind: PipelineKind,
+    settings: dict[str, Any],
+    place: RunPlace,
+    console: Console,
+    engine: Engine | None = None,
+    *,
+    title: str,
+) -> Stats:
+    """Run (or resume) `kind` into `place.out`; `settings` is the run.json a resume must
+    agree with. summary.json is written as the run goes (whole-run counts and this
+    invocation's own part); the closing table is printed."""
+    store = RunStore(place.out)
+    settings = {**settings, "problems": len(kind.slots())}
+    settings.setdefault("model", place.engine.model)
+    settings.setdefault("engine", place.engine.engine)
+    check_settings(store, settings)
+    if engine is None:
+        check_engine(place.engine)  # the replay file parses, the server answers: before a load
+    counts = run_counts(store)  # the whole run so far; each stored batch is added to it
+    sandbox = open_sandbox(place.sandbox, console)
+    owns_engine = engine is None
+    try:
+        engine = engine or open_engine(place.engine, kind.settings.seed, place.record)
+        store.write_settings(settings)
+        started_at = time.time()
+        stats = Stats()
+
+        def write_summary(state: str, stopped_by: str | None = None) -> dict:
+            summary = build_summary(
+                counts,
+                stats,
+                state=state,
+                settings=settings,
+                started_at=started_at,
+                stopped_by=stopped_by,
             )
+            store.write_summary(summary)
+            return summary
 
-        parts = (taxonomy, engine, sandbox, store, config)
-        hooks = {"on_update": show, "imported": imported, "on_stored": stored}
-        if taxonomy.domain == "math":
-            pipeline = MathPipeline(*parts, **hooks)
-        else:
-            pipeline = CodePipeline(*parts, **hooks, judge_engine=judge_engine)
-        try:
-            pipeline.run()
-        except BaseException as exc:  # an interrupted run still says what it did; the next resumes
-            write_summary("interrupted", stopped_by=type(exc).__name__)
-            raise
-        else:
+        def stored(records: list) -> None:
+            # One writer per run directory: every record of this invocation is new to the store.
+            for record in records:
+                counts.add(record)
+            write_summary("running")
+
+        with _progress(console) as progress:
+            task = progress.add_task(title, total=len(kind.slots()), counts="")
+            show = _show(progress, task, counts, write_summary)
+
+            def update(now: Stats) -> None:
+                nonlocal stats
+                stats = now
+                show(now)
+
+            try:
+                run_here(kind, engine, sandbox, store, on_update=update, on_stored=stored)
+            except BaseException as exc:  # an interrupted run says what it did; the next resumes
+                write_summary("interrupted", stopped_by=type(exc).__name__)
+                raise
             summary = write_summary("finished")
-        finally:
-            if owns_engine:
-                engine.close()
-            sandbox.close()
-            if judge_engine is not None:
-                judge_engine.close()
-    console.print(summary_table(summary, options.out))
-    return pipeline.stats
+    finally:
+        if owns_engine and engine is not None:
+            engine.close()
+        sandbox.close()
+    console.print(summary_table(summary, place.out, title=f"synth {title}"))
+    return stats
+
+
+def _show(progress: Progress, task, counts, write_summary) -> Callable[[Stats], None]:
+    announced = False
+
+    def show(stats: Stats) -> None:
+        nonlocal announced
+        if not announced:  # the first update knows the slots skipped: say "running"
+            announced = True
+            write_summary("running")
+        progress.update(
+            task,
+            completed=stats.slots_done,
+            counts=f"verified {counts.verified}  corrected {counts.corrected}  "
+            f"rejected {sum(counts.rejected.values())}  "
+            f"{stats.tokens_per_second():.0f} tok/s",
+        )
+
+    return show
 
 
 def _progress(console: Console) -> Progress:
@@ -212,62 +267,3 @@ def _progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
-
-
-def run_derived(
-    kind: str,
-    run_dir: str | Path,
-    options: GenerateOptions,
-    settings: dict,
-    work: Callable,
-    console: Console,
-):
-    """`synth translate` and `synth explain`: the verified Python records of RUN_DIR in, a
-    run directory of derived records out (resumable like any run). `work(sources, engine,
-    sandbox, store, on_update)` does the kind's work and returns its counts."""
-    from synth.code.sources import load_sources
-
-    sources = load_sources(run_dir)
-    store = RunStore(options.out)
-    settings = {
-        **settings,
-        "source": resolved(run_dir),
-        "model": options.model,
-        "engine": options.engine,
-        "inputs": describe_inputs(source=run_dir),
-    }
-    check_settings(store, settings)
-    sandbox = open_sandbox(options.sandbox, console)
-    engine = open_engine(options.engine_settings())
-    store.write_settings(settings)
-    try:
-        with _progress(console) as progress:
-            task = progress.add_task(kind, total=None, counts="")
-
-            def show(stats) -> None:
-                progress.update(
-                    task,
-                    completed=stats.records,
-                    counts=f"records {stats.records}  verified {stats.verified}  "
-                    f"samples {stats.samples}",
-                )
-
-            stats = work(sources, engine, sandbox, store, show)
-    finally:
-        engine.close()
-        sandbox.close()
-    summary = {
-        "kind": kind,
-        "sources": len(sources),
-        "records": stats.records,
-        "verified": stats.verified,
-        "rejected": stats.rejected,
-        "verified_by_language": stats.by_language,
-        "settings": settings,
-    }
-    store.write_summary(summary)
-    console.print(
-        f"{kind}: {stats.verified} of {stats.records} records verified in this pass, "
-        f"written to {options.out}"
-    )
-    return stats

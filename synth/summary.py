@@ -97,9 +97,10 @@ INVOCATION_ROWS = (
 )
 
 
-def summary_table(summary: dict[str, Any], out: str | Path) -> Table:
-    """The closing table of `synth generate`: the whole run, then this invocation."""
-    table = Table(title=f"synth generate: {out} ({summary['state']})", show_header=True)
+def summary_table(summary: dict[str, Any], out: str | Path, title: str = "synth generate") -> Table:
+    """The closing table of a run (`synth generate`, `translate`, `explain`): the whole
+    run, then this invocation."""
+    table = Table(title=f"{title}: {out} ({summary['state']})", show_header=True)
     table.add_column("whole run")
     table.add_column("count", justify="right")
     for label, key in WHOLE_RUN_ROWS:

@@ -14,7 +14,8 @@ from synth.cli import app
 from synth.engines.replay import RecordingEngine
 from synth.engines.scripted import ScriptedEngine
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from tests.pipelines.test_code import TAXONOMY, scenario
@@ -182,16 +183,15 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(
     tmp_path, sandbox, run_location, monkeypatch
 ):
     recording = tmp_path / "rec.jsonl"
-    config = RunConfig(
-        problems=2, samples=2, max_rounds=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
+    config = RunSettings(
+        problems=2, samples=2, max_attempts=3, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
     )
-    CodePipeline(
-        TAXONOMY,
+    run_here(
+        CodePipeline(TAXONOMY, config),
         RecordingEngine(ScriptedEngine(scenario), recording),
         sandbox,
         RunStore(tmp_path / "scratch"),
-        config,
-    ).run()
+    )
     taxonomy = tmp_path / "tax.yaml"
     import yaml
 
@@ -229,7 +229,7 @@ def test_generate_with_replay_resumes_and_refuses_other_settings(
         "2",
         "--samples",
         "2",
-        "--max-rounds",
+        "--max-attempts",
         "3",
         "--batch-size",
         "2",

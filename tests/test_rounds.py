@@ -18,8 +18,9 @@ import yaml
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset
-from synth.pipelines.config import RunConfig
 from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.rounds import load_rounds_config, run_rounds
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy
@@ -40,9 +41,11 @@ def seed_exports(tmp_path, sandbox, heldout):
 
     imported = [(f"What is {a} plus {b}?", str(a + b)) for a, b in PROBLEMS]
     store = RunStore(tmp_path / "seed-run")
-    config = RunConfig(problems=len(imported), samples=2, max_rounds=1, verify_workers=1)
+    config = RunSettings(problems=len(imported), samples=2, max_attempts=1, verify_workers=1)
     taxonomy = load_taxonomy("taxonomies/math/skills.yaml")
-    MathPipeline(taxonomy, ScriptedEngine(solve), sandbox, store, config, imported=imported).run()
+    run_here(
+        MathPipeline(taxonomy, config, imported=imported), ScriptedEngine(solve), sandbox, store
+    )
     sft, dpo = tmp_path / "seed", tmp_path / "seed-pairs"
     export_dataset(store.location, sft, ExportOptions(validation_share=0))
     assert export_dataset(store.location, dpo, ExportOptions(kind="dpo", validation_share=0))[
@@ -70,7 +73,7 @@ def test_training_on_verified_data_raises_the_verified_yield(tmp_path, sandbox, 
                 "heldout": str(heldout),
                 # the same problems through `synth eval` (its own prompt, not the pipeline's)
                 "benchmarks": [str(heldout)],
-                "generate": {"problems": 2, "samples": 1, "max_rounds": 1, "max_tokens": 48},
+                "generate": {"problems": 2, "samples": 1, "max_attempts": 1, "max_tokens": 48},
                 "train": {
                     "max_steps": 400,
                     "learning_rate": 0.003,

@@ -31,7 +31,7 @@ def runs(tmp_path_factory):
     after slot 0). Tests work on copies."""
     root = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+        patch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
         taxonomy = taxonomy_file(root, TAXONOMY)
         generate(root / "finished", taxonomy, CODE, scenario)
         with pytest.raises(KeyboardInterrupt):

@@ -16,8 +16,8 @@ from rich.console import Console
 from synth.counts import count_records, run_counts
 from synth.engines.base import ChatRequest
 from synth.engines.scripted import ScriptedEngine
-from synth.pipelines.config import RunConfig
-from synth.run import GenerateOptions, run_generate
+from synth.pipelines.settings import RunSettings
+from synth.run import GenerateOptions, RunPlace, run_generate
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import Taxonomy
@@ -27,19 +27,19 @@ from tests.pipelines.test_code import TAXONOMY, _fixed_combos, scenario
 pytestmark = pytest.mark.sandbox
 
 # One slot per batch and one batch in flight: "after the first batch" is after slot 0.
-CODE = RunConfig(
+CODE = RunSettings(
     problems=2,
     samples=2,
-    max_rounds=3,
+    max_attempts=3,
     batch_size=1,
     batches_in_flight=1,
     min_tests=2,
     limits=Limits(timeout_s=5),
 )
-MATH = RunConfig(
+MATH = RunSettings(
     problems=2,
     samples=3,
-    max_rounds=2,
+    max_attempts=2,
     seed=7,
     batch_size=1,
     batches_in_flight=1,
@@ -64,7 +64,8 @@ def taxonomy_file(tmp_path, taxonomy: Taxonomy):
 
 def generate(out, taxonomy, config, respond, name="scripted") -> dict:
     """`synth generate` with a scripted engine; returns the summary.json it left."""
-    options = GenerateOptions(out=out, run=config, taxonomy=taxonomy, sandbox="bubblewrap")
+    place = RunPlace(out=out, sandbox="bubblewrap")
+    options = GenerateOptions(place=place, run=config, taxonomy=taxonomy)
     console = Console(file=io.StringIO(), width=200)
     try:
         run_generate(options, console, engine=ScriptedEngine(respond, name=name))
@@ -92,7 +93,7 @@ def whole_run(summary: dict) -> dict:
 
 
 def test_an_interrupted_and_resumed_code_run_sums_up_like_one_done_in_one_go(tmp_path, monkeypatch):
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     taxonomy = taxonomy_file(tmp_path, TAXONOMY)
     in_one_go = generate(tmp_path / "one-go", taxonomy, CODE, scenario)
 
@@ -146,7 +147,7 @@ def test_an_interrupted_and_resumed_math_run_sums_up_like_one_done_in_one_go(tmp
 def test_run_counts_are_the_records_counted_once(tmp_path, monkeypatch):
     """The one function every reader takes whole-run counts from agrees with the records,
     and a record stored twice (a fleet's redelivered task) counts once."""
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     taxonomy = taxonomy_file(tmp_path, TAXONOMY)
     summary = generate(tmp_path / "run", taxonomy, CODE, scenario)
     store = RunStore(tmp_path / "run")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from synth.errors import SynthError
-from synth.records import Problem, Record, SourceCode, TestSuite
+from synth.records import Problem, SourceCode, TestSuite
 from synth.store import RunStore
 
 
@@ -51,46 +49,3 @@ def load_sources(run_dir: str | Path) -> list[Source]:
     if not sources:
         raise SynthError(str(run_dir), "holds no verified Python records")
     return sources
-
-
-Item = TypeVar("Item")
-
-
-@dataclass
-class DerivedStats:
-    """The counts of a translate or explain pass (`samples` is counted by the pass itself)."""
-
-    records: int = 0
-    verified: int = 0
-    samples: int = 0
-    by_language: dict[str, int] = field(default_factory=dict)  # verified records
-    rejected: dict[str, int] = field(default_factory=dict)
-
-    def count(self, record: Record) -> None:
-        self.records += 1
-        if record.status == "verified":
-            self.verified += 1
-            language = record.problem.language if record.problem else "?"
-            self.by_language[language] = self.by_language.get(language, 0) + 1
-        for key in record.rejection_keys():
-            self.rejected[key] = self.rejected.get(key, 0) + 1
-
-
-def store_in_batches(
-    items: Sequence[Item],
-    batch_size: int,
-    make_records: Callable[[Sequence[Item]], list[Record]],
-    model: str,
-    store: RunStore,
-    stats: DerivedStats,
-    on_update: Callable[[DerivedStats], None],
-) -> DerivedStats:
-    """Turn `items` into records a batch at a time, storing and counting each batch."""
-    for start in range(0, len(items), batch_size):
-        records = make_records(items[start : start + batch_size])
-        records = [record.model_copy(update={"model": model}) for record in records]
-        store.write(records)
-        for record in records:
-            stats.count(record)
-        on_update(stats)
-    return stats

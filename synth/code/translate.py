@@ -9,45 +9,32 @@ and the tests (prompts/translate/). A translation is kept when
 3. its tests are faithful: they FAIL a deliberately broken translation, the solution with
    the entry function's body replaced by a default value (code/stubs.py).
 
-A translation that fails gets the checks' feedback and tries again, up to `max_rounds`
-attempts, as in the code pipeline. Records are stored in a run directory of their own
-(kind "translate", with the source record's id and code), so `synth export` reads them as
-any run.
+The loop that asks, checks and corrects is synth.pipelines.translate; this module holds
+what it is made of (layouts, prompts, parsing, the check of one translation).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 from markdown_it import MarkdownIt
 
 from synth.code.feedback import feedback_text
 from synth.code.polyglot import verify_program
-from synth.code.sources import DerivedStats, Source, store_in_batches
 from synth.code.stubs import stub_translation
 from synth.code.verify import unfinished
-from synth.engines.base import ChatRequest, Completion, Engine, assistant, user
-from synth.errors import SynthError
+from synth.engines.base import ChatRequest, Completion, Message, assistant, user
 from synth.prompts import render
 from synth.records import (
-    Attempt,
     Problem,
-    Record,
     Sample,
     SourceCode,
-    Trajectory,
     Verdict,
     stable_id,
 )
 from synth.sandbox.base import Limits, Sandbox
-from synth.sandbox.languages import get_language
-from synth.store import RunStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,41 +100,6 @@ LAYOUTS = {
 }
 
 
-@dataclass(frozen=True)
-class TranslateConfig:
-    languages: tuple[str, ...]
-    samples: int = 1
-    max_rounds: int = 3
-    temperature: float = 0.2
-    max_tokens: int = 2048
-    seed: int = 0
-    batch_size: int = 16
-    verify_workers: int = 2
-    limits: Limits = field(default_factory=lambda: Limits(timeout_s=20, memory_mb=512))
-
-    def __post_init__(self) -> None:
-        for language in self.languages:
-            get_language(language, flag="--to")
-            if language not in LAYOUTS:
-                raise SynthError(
-                    "--to",
-                    f"cannot translate into {language!r}",
-                    f"choose from {', '.join(LAYOUTS)}",
-                )
-
-    def settings(self) -> dict:
-        return {
-            "kind": "translate",
-            "languages": list(self.languages),
-            "samples": self.samples,
-            "max_rounds": self.max_rounds,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "limits": self.limits.model_dump(mode="json"),
-        }
-
-
 # --- requests and parsing ---------------------------------------------------------------
 
 
@@ -206,7 +158,13 @@ def split_translation(text: str, language: str) -> tuple[str, str] | None:
 
 
 def to_sample(
-    completion: Completion, problem_id: str, language: str, *, trajectory: int, round: int
+    completion: Completion,
+    problem_id: str,
+    language: str,
+    *,
+    trajectory: int,
+    round: int,
+    prompt: tuple[Message, ...] = (),
 ) -> Sample:
     parts = (
         split_translation(completion.text, language) if completion.finish_reason == "stop" else None
@@ -222,6 +180,7 @@ def to_sample(
         finish_reason=completion.finish_reason,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
+        prompt=prompt,
     )
 
 
@@ -303,146 +262,5 @@ def translation_feedback(verdict: Verdict) -> str:
     return feedback_text(verdict)
 
 
-# --- the loop ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    source: Source
-    language: str
-    problem: Problem
-    histories: list[list[tuple[Sample, Verdict]]]
-
-
-def translate_run(
-    sources: Sequence[Source],
-    engine: Engine,
-    sandbox: Sandbox,
-    store: RunStore,
-    config: TranslateConfig,
-    on_update: Callable[[DerivedStats], None] = lambda stats: None,
-) -> DerivedStats:
-    """Translate every (source, language) pair not yet stored; returns the counts."""
-    done = store.ids()
-    pairs = [
-        (source, language)
-        for source in sources
-        for language in config.languages
-        if translation_record_id(source.record_id, language) not in done
-    ]
-    stats = DerivedStats()
-    with ThreadPoolExecutor(
-        max_workers=config.verify_workers, thread_name_prefix="translate"
-    ) as pool:
-
-        def translate(batch: Sequence[tuple[Source, str]]) -> list[Record]:
-            jobs = [_job(source, language) for source, language in batch]
-            return _translate_batch(jobs, engine, sandbox, config, pool, stats)
-
-        return store_in_batches(
-            pairs, config.batch_size, translate, engine.name, store, stats, on_update
-        )
-
-
 def translation_record_id(source_id: str, language: str) -> str:
     return stable_id("translate", source_id, language)
-
-
-def _job(source: Source, language: str) -> _Job:
-    problem = source.problem.model_copy(
-        update={"id": stable_id("problem", source.problem.id, language), "language": language}
-    )
-    return _Job(source, language, problem, [])
-
-
-def _translate_batch(jobs, engine, sandbox, config, pool, stats) -> list[Record]:
-    requests = [
-        translation_request(
-            job.problem,
-            job.source.source_code(),
-            job.language,
-            [],
-            [],
-            n=config.samples,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            seed=config.seed,
-        )
-        for job in jobs
-    ]
-    completions = engine.chat(requests)
-    pending = []
-    for job, outs in zip(jobs, completions, strict=True):
-        for index, completion in enumerate(outs):
-            job.histories.append([])
-            pending.append(
-                (
-                    job,
-                    index,
-                    to_sample(completion, job.problem.id, job.language, trajectory=index, round=1),
-                )
-            )
-    for round_ in range(1, config.max_rounds + 1):
-        stats.samples += len(pending)
-        verdicts = list(
-            pool.map(
-                lambda item: check_translation(
-                    item[2], item[0].language, item[0].problem.entry_point, sandbox, config.limits
-                ),
-                pending,
-            )
-        )
-        failed = []
-        for (job, index, sample), verdict in zip(pending, verdicts, strict=True):
-            job.histories[index].append((sample, verdict))
-            if not verdict.passed and verdict.reason not in ("engine_error", "stub_unusable"):
-                failed.append((job, index))
-        if round_ == config.max_rounds or not failed:
-            break
-        repairs = [
-            translation_request(
-                job.problem,
-                job.source.source_code(),
-                job.language,
-                [s for s, _ in job.histories[index]],
-                [translation_feedback(v) for _, v in job.histories[index]],
-                n=1,
-                temperature=config.temperature,
-                max_tokens=config.max_tokens,
-                seed=config.seed + round_,
-            )
-            for job, index in failed
-        ]
-        answers = engine.chat(repairs)
-        pending = [
-            (
-                job,
-                index,
-                to_sample(
-                    outs[0], job.problem.id, job.language, trajectory=index, round=round_ + 1
-                ),
-            )
-            for (job, index), outs in zip(failed, answers, strict=True)
-        ]
-    return [_record(job, config) for job in jobs]
-
-
-def _record(job: _Job, config: TranslateConfig) -> Record:
-    trajectories = tuple(
-        Trajectory(index=index, attempts=tuple(Attempt(sample=s, verdict=v) for s, v in history))
-        for index, history in enumerate(job.histories)
-    )
-    verified = any(t.verified for t in trajectories)
-    return Record(
-        id=translation_record_id(job.source.record_id, job.language),
-        slot=0,
-        status="verified" if verified else "rejected",
-        concept_ids=job.problem.concept_ids,
-        rejected_at=None if verified else "solution",
-        problem=job.problem,
-        trajectories=trajectories,
-        model="",
-        seed=config.seed,
-        kind="translate",
-        source=job.source.source_code(),
-    )

@@ -53,10 +53,11 @@ def examples(record: Record, dialog: DialogShape = "final") -> Iterator[dict]:
             messages = _translation(record, trajectory, dialog)
         elif record.kind == "explain":
             assert record.source is not None
-            messages = [
-                {"role": "user", "content": explain_prompt(record.problem, record.source)},
-                {"role": "assistant", "content": trajectory.attempts[-1].sample.text},
+            explanation = trajectory.attempts[-1].sample
+            opening = sent_messages(explanation) or [
+                {"role": "user", "content": explain_prompt(record.problem, record.source)}
             ]
+            messages = [*opening, {"role": "assistant", "content": explanation.text}]
         elif dialog == "final":
             messages = _final(record, trajectory)
         else:
@@ -157,7 +158,10 @@ def _translation(record: Record, trajectory: Trajectory, dialog: DialogShape) ->
     """The translation request (the Python source and tests) and the verified translation."""
     assert isinstance(record.problem, Problem) and record.source is not None
     language = record.problem.language
-    messages = [
+    last = trajectory.attempts[-1].sample
+    if dialog == "trajectory" and last.prompt:  # it holds every earlier attempt and feedback
+        return [*sent_messages(last), {"role": "assistant", "content": last.text}]
+    messages = sent_messages(trajectory.attempts[0].sample) or [
         {"role": "user", "content": translation_prompt(record.problem, record.source, language)}
     ]
     attempts = trajectory.attempts if dialog == "trajectory" else trajectory.attempts[-1:]

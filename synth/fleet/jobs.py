@@ -1,119 +1,135 @@
-"""Job specs: what a queued generation job is, checked before anything is queued.
+"""Job specs: what a queued job is, checked before anything is queued.
 
-A job spec is a YAML file with the knobs of `synth generate` plus where the records go:
+A job spec is a YAML file of the same settings the `synth` command takes (the fields of
+synth/pipelines/settings.py and the engine's of synth/engines/registry.py, flat), plus
+where the records go and how the fleet cuts the job. Its `kind` says what the job makes:
 
-    taxonomy: taxonomies/code/python.yaml   # default: the code taxonomy
+    kind: generate                          # the default: code or math, by the taxonomy
+    taxonomy: taxonomies/math/skills.yaml   # default: the code taxonomy
     problems: 1000
     samples: 4
-    max_rounds: 3
-    seed: 0
+    max_attempts: 3
+    solution_style: code                    # math: text or code
+    judge: true                             # code: the built-in judge, or a judge config's path
+    system_prompts: prompts.yaml            # code: a path, or the list [{name, text}, ...]
     model: /models/Qwen2.5-Coder-7B-Instruct
-    engine: openai                          # vllm (in each generate worker), openai, replay
-    base_url: http://vllm:8000/v1
+    engine: openai                          # vllm (in each generate worker), openai, replay,
+    base_url: http://vllm:8000/v1           # python (engine_factory: "module:callable")
     limits: {timeout_s: 10, memory_mb: 1024}
     output: /shared/runs/r1                 # the run directory: a path all workers share,
                                             # or an fsspec URL (s3://bucket/runs/r1)
 
-`validate_job` checks every field and what it names (the taxonomy loads, the replay file
-parses, the model endpoint answers, the output can be written), so a mistake costs a second
-and queues nothing.
+    kind: translate                         # verified Python records into other languages
+    source: /shared/runs/r1                 # the run directory they come from
+    languages: [cpp, rust]
+
+    kind: explain                           # backtranslation of verified Python records
+    source: /shared/runs/r1
+
+Files a spec names for its settings (a judge config, system prompts) are read when the job
+is submitted and travel inside the stored spec, so workers never need them; the taxonomy,
+a `problems_from` file and a `source` run are read by the generate workers, which must see
+them (a shared path or an object store).
+
+`validate_job` checks every field and what it names (the taxonomy loads, the source holds
+verified records, the replay file parses, the model endpoint answers, the output can be
+written), so a mistake costs a second and queues nothing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from synth.engines.registry import EngineSettings
+from synth.engines.registry import EngineSettings, check_engine
 from synth.errors import SynthError
 from synth.inputs import read_yaml, validated
-from synth.pipelines.config import RunConfig
-from synth.sandbox.base import Limits
+from synth.pipelines.settings import (
+    ExplainSettings,
+    RunSettings,
+    Settings,
+    TranslateSettings,
+    data_settings,
+)
 
 
-class JobLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FleetSettings(Settings):
+    """Where a job's records go and how the fleet cuts it into tasks."""
 
-    timeout_s: float = Field(10.0, gt=0)
-    memory_mb: int = Field(1024, ge=64)
-
-
-class JobSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = ""
-    taxonomy: str | None = None
-    problems: int = Field(ge=1)
-    samples: int = Field(4, ge=1)
-    max_rounds: int = Field(3, ge=1)
-    seed: int = 0
-    batch_size: int = Field(16, ge=1)
-    temperature: float = Field(0.8, ge=0)
-    max_tokens: int = Field(1024, ge=16)
-    min_tests: int = Field(3, ge=1)
-    model: str = "tiny"
-    engine: Literal["vllm", "openai", "replay", "python"] = "vllm"
-    engine_factory: str | None = Field(
-        None,
-        description='engine "python": "module:callable", called with the engine settings '
-        "(synth.engines.registry.EngineSettings)",
-    )
-    base_url: str = "http://127.0.0.1:8000/v1"
-    replay: str | None = None
-    limits: JobLimits = Field(default_factory=JobLimits)
-    output: str
+    name: str = Field("", description="a name for people; the job id is made at submission")
+    output: str = Field(description="the run directory: a path every worker sees, or an fsspec URL")
     chunk_slots: int = Field(48, ge=1, description="slots per generate task")
-    max_attempts: int = Field(5, ge=1, description="deliveries of a chunk before it is parked")
-
-    def run_config(self) -> RunConfig:
-        return RunConfig(
-            problems=self.problems,
-            samples=self.samples,
-            max_rounds=self.max_rounds,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            min_tests=self.min_tests,
-            limits=Limits(timeout_s=self.limits.timeout_s, memory_mb=self.limits.memory_mb),
-        )
+    max_deliveries: int = Field(
+        5, ge=1, description="deliveries of a chunk (its worker died) before it is parked"
+    )
 
     def engine_settings(self) -> EngineSettings:
         """The engine every generate worker opens for this job."""
-        return EngineSettings(
-            kind=self.engine,
-            model=self.model,
-            base_url=self.base_url,
-            replay=self.replay,
-            factory=self.engine_factory,
-            seed=self.seed,
+        return EngineSettings.model_validate(
+            self.model_dump(include=set(EngineSettings.model_fields))
         )
 
-    def chunk_count(self) -> int:
-        return -(-self.problems // self.chunk_slots)
 
-    def chunk(self, number: int) -> range:
-        start = number * self.chunk_slots
-        return range(start, min(start + self.chunk_slots, self.problems))
+class GenerateJob(FleetSettings, EngineSettings, RunSettings):
+    kind: Literal["generate"] = "generate"
+    taxonomy: str | None = Field(None, description="the skill taxonomy (default: the code one)")
+    problems_from: str | None = Field(
+        None, description="solve these problems instead (as `synth generate --problems-from`)"
+    )
+
+    def run_settings(self) -> RunSettings:
+        return RunSettings.model_validate(self.model_dump(include=set(RunSettings.model_fields)))
+
+
+class TranslateJob(FleetSettings, EngineSettings, TranslateSettings):
+    kind: Literal["translate"]
+    source: str = Field(description="the run directory of the verified Python records")
+
+    def run_settings(self) -> TranslateSettings:
+        fields = set(TranslateSettings.model_fields)
+        return TranslateSettings.model_validate(self.model_dump(include=fields))
+
+
+class ExplainJob(FleetSettings, EngineSettings, ExplainSettings):
+    kind: Literal["explain"]
+    source: str = Field(description="the run directory of the verified Python records")
+
+    def run_settings(self) -> ExplainSettings:
+        fields = set(ExplainSettings.model_fields)
+        return ExplainSettings.model_validate(self.model_dump(include=fields))
+
+
+JobSpec = GenerateJob | TranslateJob | ExplainJob
+KINDS: dict[str, type[JobSpec]] = {
+    "generate": GenerateJob,
+    "translate": TranslateJob,
+    "explain": ExplainJob,
+}
+
+
+def job_spec(data: dict[str, Any], where: str = "job spec") -> JobSpec:
+    """A spec from its mapping (`kind` defaults to generate); errors name `where` and the
+    field."""
+    kind = data.get("kind", "generate")
+    if kind not in KINDS:
+        raise SynthError(f"{where}: kind", f"unknown kind {kind!r}", f"one of {', '.join(KINDS)}")
+    return validated(KINDS[kind], {**data, "kind": kind}, where, "job spec mapping")
 
 
 def load_job(path: Path) -> JobSpec:
     """The spec in `path`, validated field by field (errors name the file and the field)."""
-    return validated(JobSpec, read_yaml(path), str(path), "job spec mapping")
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SynthError(str(path), "a job spec mapping (kind, output, ...)")
+    return job_spec(data, str(path))
 
 
-def validate_job(spec: JobSpec, where: str) -> None:
-    """Check what the spec names, not just its shape; raises SynthError with the field."""
-    from synth.taxonomy import default_taxonomy_path, load_taxonomy
-
-    try:
-        load_taxonomy(Path(spec.taxonomy) if spec.taxonomy else default_taxonomy_path())
-    except SynthError as exc:
-        raise SynthError(f"{where}: taxonomy", str(exc)) from None
-    from synth.engines.registry import check_engine
-
+def validate_job(spec: JobSpec, where: str) -> int:
+    """Check what the spec names, not just its shape; returns the job's slot count.
+    Raises SynthError naming the field."""
+    slots = len(job_kind(spec, where).slots())
     try:
         check_engine(spec.engine_settings())
     except SynthError as exc:
@@ -124,6 +140,84 @@ def validate_job(spec: JobSpec, where: str) -> None:
         RunStore(output_dir(spec)).check_writable()
     except SynthError as exc:
         raise SynthError(f"{where}: output", str(exc)) from None
+    return slots
+
+
+def job_kind(spec: JobSpec, where: str | None = None):
+    """The pipeline kind that makes this job's records (synth.pipelines); with `where`
+    (the spec's file), a SynthError names the spec's field whose input failed to load."""
+
+    def load(field: str, action):
+        try:
+            return action()
+        except SynthError as exc:
+            if where is None:
+                raise
+            raise SynthError(f"{where}: {field}", str(exc)) from None
+
+    if isinstance(spec, GenerateJob):
+        from synth.run import generate_kind
+        from synth.taxonomy import load_taxonomy
+
+        taxonomy = load("taxonomy", lambda: load_taxonomy(taxonomy_path(spec)))
+        settings = spec.run_settings()
+        load("judge", lambda: settings.check_domain(taxonomy.domain))
+        return load("problems_from", lambda: generate_kind(taxonomy, settings, spec.problems_from))
+    from synth.code.sources import load_sources
+
+    sources = load("source", lambda: load_sources(spec.source))
+    if isinstance(spec, TranslateJob):
+        from synth.pipelines.translate import TranslatePipeline
+
+        return TranslatePipeline(sources, spec.run_settings())
+    from synth.pipelines.explain import ExplainPipeline
+
+    return ExplainPipeline(sources, spec.run_settings())
+
+
+def taxonomy_path(spec: GenerateJob) -> Path:
+    from synth.taxonomy import default_taxonomy_path
+
+    return Path(spec.taxonomy) if spec.taxonomy else default_taxonomy_path()
+
+
+def job_settings(spec: JobSpec) -> dict[str, Any]:
+    """run.json of a job's run directory: the data settings a local run of the same kind
+    records, and the engine (a resubmission into the directory must agree with them)."""
+    from synth.resume import describe_inputs, resolved
+
+    if isinstance(spec, GenerateJob):
+        from synth.taxonomy import load_taxonomy
+
+        taxonomy = taxonomy_path(spec)
+        where = {
+            "taxonomy": resolved(taxonomy),
+            "domain": load_taxonomy(taxonomy).domain,
+            "problems_from": resolved(spec.problems_from),
+            "inputs": describe_inputs(taxonomy=taxonomy, problems_from=spec.problems_from),
+        }
+    else:
+        where = {
+            "kind": spec.kind,
+            "source": resolved(spec.source),
+            "inputs": describe_inputs(source=spec.source),
+        }
+    return {
+        **data_settings(spec.run_settings()),
+        **where,
+        "model": spec.model,
+        "engine": spec.engine,
+    }
+
+
+def chunk(spec: JobSpec, slots: int, number: int) -> range:
+    """The slots of chunk `number` of a job of `slots` slots."""
+    start = number * spec.chunk_slots
+    return range(start, min(start + spec.chunk_slots, slots))
+
+
+def chunk_count(spec: JobSpec, slots: int) -> int:
+    return -(-slots // spec.chunk_slots)
 
 
 def output_dir(spec: JobSpec) -> str:

@@ -1,6 +1,6 @@
 """A job's state in Redis: its spec, status, and which chunks are done, parked or tried.
 
-Keys (all under synth:job:<id>): the hash itself (spec, status, created, chunks),
+Keys (all under synth:job:<id>): the hash itself (spec, status, created, slots, chunks),
 `:done` (set of chunk numbers), `:parked` (hash chunk -> reason), `:attempts` (hash chunk ->
 deliveries so far). The effects of a chunk are its records in the run directory; the state
 only says what is finished, so a chunk run twice (a redelivery) is harmless.
@@ -38,13 +38,16 @@ class JobState:
 
     # --- the job ----------------------------------------------------------------------
 
-    def create(self, spec: dict, chunks: int) -> None:
+    def create(self, spec: dict, slots: int, chunks: int) -> None:
+        """A new job: its spec (as JSON), its slot count (fixed at submission: a source run
+        that grows later does not move the chunks) and its chunk count."""
         self.client.hset(
             self.key,
             mapping={
                 "spec": json.dumps(spec),
                 "status": "queued",
                 "created": time.time(),
+                "slots": slots,
                 "chunks": chunks,
             },
         )
@@ -76,6 +79,9 @@ class JobState:
 
     def chunks(self) -> int:
         return int(self.client.hget(self.key, "chunks") or 0)
+
+    def slots(self) -> int:
+        return int(self.client.hget(self.key, "slots") or 0)
 
     # --- chunks -----------------------------------------------------------------------
 

@@ -9,25 +9,33 @@ from pathlib import Path
 
 from synth.counts import run_counts
 from synth.errors import SynthError
-from synth.fleet.jobs import JobSpec, load_job, output_dir, validate_job
+from synth.fleet.jobs import chunk_count, job_settings, job_spec, load_job, output_dir, validate_job
 from synth.fleet.state import JobState, connect
 from synth.store import RunStore
 
 
 def submit_job(path: Path, redis: str) -> str:
     """Validate the spec and everything it names, then queue its chunks; returns the job id.
-    When queueing fails part way, the job is deleted and its queued chunks do nothing."""
+    A run directory that holds another run (other settings) is refused, as a local resume
+    would be. When queueing fails part way, the job is deleted and its queued chunks do
+    nothing."""
+    from synth.resume import check_settings
+
     spec = load_job(path)
-    validate_job(spec, str(path))
+    slots = validate_job(spec, str(path))
+    store = RunStore(output_dir(spec))
+    settings = {**job_settings(spec), "problems": slots}
+    check_settings(store, settings)
     client = connect(redis)
     job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     state = JobState(client, job_id)
-    RunStore(output_dir(spec)).write_settings(
-        {**spec.run_config().settings(), "job": job_id, "model": spec.model, "engine": spec.engine}
-    )
-    state.create(spec.model_dump(), spec.chunk_count())
+    store.write_settings({**settings, "job": job_id})
+    chunks = chunk_count(spec, slots)
+    # the stored spec holds what the files it named said (judge, system prompts): workers
+    # never read those files
+    state.create(spec.model_dump(mode="json"), slots, chunks)
     try:
-        _queue(job_id, range(spec.chunk_count()), redis)
+        _queue(job_id, range(chunks), redis)
     except Exception as exc:  # noqa: BLE001 - the broker went away mid-way
         state.delete()
         raise SynthError("--redis", f"queueing failed, nothing of the job is left: {exc}") from None
@@ -62,7 +70,8 @@ def resume_job(job_id: str, redis: str) -> int:
 class JobStatus:
     id: str
     status: str
-    problems: int
+    kind: str  # generate, translate or explain
+    problems: int  # the job's slots
     records: int
     verified: int
     rejected: dict[str, int]
@@ -80,17 +89,19 @@ class JobStatus:
 
 def job_status(job_id: str, redis: str) -> JobStatus:
     state = JobState(connect(redis), job_id).require()
-    spec = JobSpec.model_validate(state.spec())
+    spec = job_spec(state.spec())
     counts = run_counts(RunStore(output_dir(spec)))
     records, verified = counts.slots_done, counts.problems_with_verified_solution
     rejected = dict(counts.rejected)
     elapsed = max(time.time() - state.created(), 1e-9)
     rate = records / elapsed
-    remaining = spec.problems - records
+    slots = state.slots()
+    remaining = slots - records
     return JobStatus(
         id=job_id,
         status=state.status(),
-        problems=spec.problems,
+        kind=spec.kind,
+        problems=slots,
         records=records,
         verified=verified,
         rejected=rejected,

@@ -1,5 +1,6 @@
-"""What every pipeline kind's batch is made of: the records decided so far, the attempts of
-each trajectory, per-request seeds, and step 1 (problems written from sampled skills)."""
+"""What the pipeline kinds share: the records of a batch decided so far, the attempts of
+each trajectory, per-request seeds, and step 1 of the kinds that write problems from
+sampled skills (the sampler and the run's near-duplicate index)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth.engines.base import ChatRequest, Completion, Engine
+from synth.engines.base import ChatRequest, Completion
 from synth.near_duplicates import NearDuplicateIndex
-from synth.pipelines.config import RunConfig
-from synth.pipelines.scheduler import CheckTask, Generate, Scheduler, Stats
+from synth.pipelines.scheduler import Generate
+from synth.pipelines.settings import SlotSettings
 from synth.records import (
     Attempt,
     Record,
@@ -22,30 +23,9 @@ from synth.records import (
     record_id,
     stable_id,
 )
-from synth.store import RunStore
+from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
 
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
-
-
-def run_scheduler(
-    engine: Engine,
-    store: RunStore,
-    config: RunConfig,
-    on_update: Callable[[Stats], None] | None,
-    on_stored: Callable[[list[Record]], None] | None,
-    remote_checks: Callable[[CheckTask], Any] | None,
-) -> Scheduler:
-    """The scheduler of a generation run, paced by the run's settings."""
-    return Scheduler(
-        engine,
-        store,
-        seed=config.seed,
-        batch_size=config.batch_size,
-        batches_in_flight=config.batches_in_flight,
-        on_update=on_update,
-        on_stored=on_stored,
-        remote_checks=remote_checks,
-    )
 
 
 def request_seed(run_seed: int, *parts: object) -> int:
@@ -68,7 +48,6 @@ class BatchState:
     slots: list[int]
     combos: dict[int, SkillCombo]
     seed: int
-    model: str
     records: dict[int, Record] = field(default_factory=dict)
 
     def reject(self, slot: int, stage: str, why: Rejection, **evidence: Any) -> None:
@@ -80,7 +59,6 @@ class BatchState:
             concept_ids=tuple(self.combos[slot].concept_ids),
             rejection=why.reason,
             rejection_detail=why.detail,
-            model=self.model,
             seed=self.seed,
             **evidence,
         )
@@ -109,43 +87,55 @@ class BatchState:
                 problem=problems[slot],
                 tests=suites[slot] if suites is not None else None,
                 trajectories=trajectories,
-                model=self.model,
                 seed=self.seed,
             )
         return [self.records[slot] for slot in self.slots]
 
 
-def written_problems(
-    batch: BatchState,
-    near_copies: NearDuplicateIndex,
-    request_for: Callable[..., ChatRequest],
-    parse: Callable[[Completion, SkillCombo, str], Any],
-) -> Generator[Generate, Any, dict[int, Any]]:
-    """Step 1 of a kind that writes its own problems: one per slot from its skills, with the
-    kind's request and parser; unparseable ones and near copies of earlier ones rejected."""
-    answers = yield Generate(
-        [
-            request_for(batch.combos[s], seed=request_seed(batch.seed, s, "problem"))
-            for s in batch.slots
-        ]
-    )
-    problems: dict[int, Any] = {}
-    for slot, completions in zip(batch.slots, answers, strict=True):
-        parsed = parse(completions[0], batch.combos[slot], problem_id(batch.seed, slot))
-        if isinstance(parsed, Rejection):
-            batch.reject(slot, "problem", parsed)
-            continue
-        near = near_copies.near_copy_of(parsed.statement)
-        if near is not None:
-            copy = Rejection(reason="duplicate", detail=f"near copy of problem {near}")
-            batch.reject(slot, "problem", copy, problem=parsed)
-            continue
-        near_copies.add(parsed.id, parsed.statement)
-        problems[slot] = parsed
-    return problems
+class SkillProblems:
+    """Step 1 of the kinds that write their own problems: each slot's skills drawn from
+    the taxonomy, and the run's near-duplicate index, which a resume seeds from the stored
+    records (`remember`) so a resumed run rejects the copies it would have rejected."""
 
+    def __init__(self, taxonomy: Taxonomy, settings: SlotSettings) -> None:
+        self.taxonomy = taxonomy
+        self.seed = settings.seed
+        self.sampler = SamplerConfig(seed=settings.seed, rare_boost=settings.rare_boost)
+        self.near_copies = NearDuplicateIndex(threshold=settings.near_duplicate_threshold)
 
-def remember_problem(near_copies: NearDuplicateIndex, record: Record) -> None:
-    """Resume: a stored record's problem joins the near-duplicate index (not a rejected copy)."""
-    if record.problem is not None and record.rejection != "duplicate":
-        near_copies.add(record.problem.id, record.problem.statement)
+    def combo(self, slot: int) -> SkillCombo:
+        return sample_combo(self.taxonomy, slot, self.sampler)
+
+    def remember(self, record: Record) -> None:
+        """A stored record's problem joins the index (not a copy rejected as one)."""
+        if record.problem is not None and record.rejection != "duplicate":
+            self.near_copies.add(record.problem.id, record.problem.statement)
+
+    def write(
+        self,
+        batch: BatchState,
+        request_for: Callable[..., ChatRequest],
+        parse: Callable[[Completion, SkillCombo, str], Any],
+    ) -> Generator[Generate, Any, dict[int, Any]]:
+        """One problem per slot from its skills, with the kind's request and parser;
+        unparseable ones and near copies of earlier ones rejected."""
+        answers = yield Generate(
+            [
+                request_for(batch.combos[s], seed=request_seed(self.seed, s, "problem"))
+                for s in batch.slots
+            ]
+        )
+        problems: dict[int, Any] = {}
+        for slot, completions in zip(batch.slots, answers, strict=True):
+            parsed = parse(completions[0], batch.combos[slot], problem_id(self.seed, slot))
+            if isinstance(parsed, Rejection):
+                batch.reject(slot, "problem", parsed)
+                continue
+            near = self.near_copies.near_copy_of(parsed.statement)
+            if near is not None:
+                copy = Rejection(reason="duplicate", detail=f"near copy of problem {near}")
+                batch.reject(slot, "problem", copy, problem=parsed)
+                continue
+            self.near_copies.add(parsed.id, parsed.statement)
+            problems[slot] = parsed
+        return problems

@@ -1,7 +1,7 @@
 """The code pipeline: a batch of slots from skills to verified Python solutions.
 
 Steps of one batch, top to bottom in `CodePipeline.batch` (the scheduler in
-synth.pipelines.scheduler drives it):
+synth.pipelines.scheduler drives it; the checks are synth.checks.code's records):
 
 1. problems: written by the model from sampled skills (near copies rejected), or imported
    (a verified run, or a user's file whose problems may lack tests);
@@ -9,7 +9,7 @@ synth.pipelines.scheduler drives it):
 3. solutions: `samples` per problem (dealt between system prompts, if any), each checked by
    ruff and run against the tests in the sandbox;
 4. the agreement rule re-judges them on the cases the samples agree on;
-5. corrections: a failed trajectory goes back with its feedback, up to `max_rounds`
+5. corrections: a failed trajectory goes back with its feedback, up to `max_attempts`
    attempts;
 6. the judge (optional) scores each verified trajectory, and with several system prompts
    only the best of each problem is kept.
@@ -17,29 +17,24 @@ synth.pipelines.scheduler drives it):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from typing import Any
-
+from synth.checks.code import SampleTestsCheck, StubCheck
 from synth.code.execute import TestRun
 from synth.code.feedback import feedback_text
 from synth.code.judge import judge_request, keep_best, parse_judgement
 from synth.code.problems import parse_problem, problem_request
 from synth.code.solutions import SystemPrompt, repair_request, solution_request, to_sample
-from synth.code.tests import apply_agreement_rule, drop_vacuous, parse_tests, tests_request
-from synth.code.verify import verdict_from_run, verify_samples
+from synth.code.tests import apply_agreement_rule, parse_tests, tests_request
+from synth.code.verify import verdict_from_run
 from synth.engines.base import Engine
-from synth.near_duplicates import NearDuplicateIndex
 from synth.pipelines.batch import (
     BatchState,
     Histories,
-    remember_problem,
+    SkillProblems,
     request_seed,
-    run_scheduler,
     trajectories_of,
-    written_problems,
 )
-from synth.pipelines.config import RunConfig
-from synth.pipelines.scheduler import BatchSteps, Check, CheckTask, Generate, Stats
+from synth.pipelines.scheduler import BatchSteps, Generate, Steps
+from synth.pipelines.settings import RunSettings
 from synth.records import (
     Attempt,
     Problem,
@@ -48,66 +43,49 @@ from synth.records import (
     Sample,
     SkillCombo,
     TestSuite,
-    Verdict,
     problem_id,
+    record_id,
 )
-from synth.sandbox.base import Limits, Sandbox
-from synth.store import RunStore
-from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
+from synth.taxonomy import Taxonomy
 
 
 class CodePipeline:
     def __init__(
         self,
         taxonomy: Taxonomy,
-        engine: Engine,
-        sandbox: Sandbox,
-        store: RunStore,
-        config: RunConfig,
-        on_update: Callable[[Stats], None] | None = None,
+        settings: RunSettings,
         imported: list[tuple[Problem, TestSuite | None]] | None = None,
         judge_engine: Engine | None = None,
-        remote_checks: Callable[[CheckTask], Any] | None = None,
-        on_stored: Callable[[list[Record]], None] | None = None,
     ) -> None:
         """`imported`: per slot, a (Problem, TestSuite) to solve instead of a generated one
         (from a verified run, or from a user's file where the suite may be None and the
         model writes the tests). `judge_engine`: the engine that judges, when not the run's
-        own. `on_update`, `on_stored`, `remote_checks`: see `Scheduler`."""
-        self.taxonomy = taxonomy
-        self.engine = engine
-        self.sandbox = sandbox
-        self.config = config
+        own."""
+        self.settings = settings
         self.imported = imported
         self.judge_engine = judge_engine
-        self.sampler = SamplerConfig(seed=config.seed, rare_boost=config.rare_boost)
-        self.near_copies = NearDuplicateIndex(threshold=config.near_duplicate_threshold)
-        self.scheduler = run_scheduler(engine, store, config, on_update, on_stored, remote_checks)
-        self.stats = self.scheduler.stats
+        self.written = SkillProblems(taxonomy, settings)
 
-    def run(self, slots: Sequence[int] | None = None) -> Stats:
-        """Every slot of the run not stored yet, or those of `slots` (a fleet's chunk)."""
-        return self.scheduler.run(self, range(self.config.problems) if slots is None else slots)
+    def slots(self) -> range:
+        return range(self.settings.problems)
+
+    def record_id(self, slot: int) -> str:
+        return record_id(self.settings.seed, slot)
 
     def remember(self, record: Record) -> None:
-        remember_problem(self.near_copies, record)
+        self.written.remember(record)
 
     def _seed(self, *parts: object) -> int:
-        return request_seed(self.config.seed, *parts)
+        return request_seed(self.settings.seed, *parts)
 
     # --- one batch through every step ------------------------------------------------
 
     def batch(self, slots: list[int]) -> BatchSteps:
         batch = BatchState(
-            slots=slots,
-            combos={slot: self._combo(slot) for slot in slots},
-            seed=self.config.seed,
-            model=self.engine.name,
+            slots=slots, combos={slot: self._combo(slot) for slot in slots}, seed=self.settings.seed
         )
         if self.imported is None:
-            problems = yield from written_problems(
-                batch, self.near_copies, problem_request, parse_problem
-            )
+            problems = yield from self.written.write(batch, problem_request, parse_problem)
             suites = yield from self._tests(batch, problems)
         else:
             problems, suites = self._imported(slots)
@@ -117,15 +95,15 @@ class CodePipeline:
         histories = yield from self._solutions(batch, problems, suites)
         yield from self._corrections(problems, suites, histories)
         yield from self._judge(problems, histories)
-        return batch.finish(problems, histories, self.config.samples, suites)
+        return batch.finish(problems, histories, self.settings.samples, suites)
 
     def _combo(self, slot: int) -> SkillCombo:
         if self.imported is not None:  # an imported problem keeps its own concepts
-            by_id = self.taxonomy.by_id()
+            by_id = self.written.taxonomy.by_id()
             problem = self.imported[slot][0]
             concepts = tuple(by_id[c] for c in problem.concept_ids if c in by_id)
             return SkillCombo(slot=slot, concepts=concepts)
-        return sample_combo(self.taxonomy, slot, self.sampler)
+        return self.written.combo(slot)
 
     def _imported(self, slots: list[int]) -> tuple[dict[int, Problem], dict[int, TestSuite]]:
         """Imported code problems and the tests they came with (None: the model writes them),
@@ -133,15 +111,13 @@ class CodePipeline:
         problems, suites = {}, {}
         for slot in slots:
             problem, suite = self.imported[slot]
-            new_id = problem_id(self.config.seed, slot)
+            new_id = problem_id(self.settings.seed, slot)
             problems[slot] = problem.model_copy(update={"id": new_id, "slot": slot})
             if suite is not None:
                 suites[slot] = suite.model_copy(update={"problem_id": new_id, "dropped": ()})
         return problems, suites
 
-    def _tests(
-        self, batch: BatchState, problems: dict[int, Problem]
-    ) -> Generator[Generate | Check, Any, dict[int, TestSuite]]:
+    def _tests(self, batch: BatchState, problems: dict[int, Problem]) -> Steps:
         """Step 2: tests in a separate call, then the guards (parse, entry point, stub)."""
         order = list(problems)
         answers = yield Generate(
@@ -154,13 +130,11 @@ class CodePipeline:
                 batch.reject(slot, "tests", suite, problem=problems[slot])
             else:
                 parsed[slot] = suite
-        limits, min_tests = self.config.limits, self.config.min_tests
-        checked = yield Check(
-            lambda: stub_checks(parsed, problems, self.sandbox, limits, min_tests),
-            CheckTask(
-                "stub_checks",
-                {"suites": parsed, "problems": problems, "limits": limits, "min_tests": min_tests},
-            ),
+        checked = yield StubCheck(
+            problems={slot: problems[slot] for slot in parsed},
+            suites=parsed,
+            limits=self.settings.limits,
+            min_tests=self.settings.min_tests,
         )
         suites: dict[int, TestSuite] = {}
         for slot, suite in checked.items():
@@ -172,23 +146,23 @@ class CodePipeline:
 
     def _solutions(
         self, batch: BatchState, problems: dict[int, Problem], suites: dict[int, TestSuite]
-    ) -> Generator[Generate | Check, Any, Histories]:
+    ) -> Steps:
         """Step 3-5: n samples per problem, checked; then the agreement rule re-judges them."""
-        config = self.config
+        settings = self.settings
         order = list(suites)
         # (slot, system prompt, samples): one request per problem, or one per system prompt
         # with the samples dealt out between them (rejection sampling).
         asks = [
             (slot, prompt, count)
             for slot in order
-            for prompt, count in _deal(config.samples, config.system_prompts)
+            for prompt, count in _deal(settings.samples, settings.system_prompts)
         ]
         requests = [
             solution_request(
                 problems[slot],
                 n=count,
-                temperature=config.temperature,
-                max_tokens=config.max_tokens,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
                 seed=self._seed(slot, "solution", prompt.name if prompt else ""),
                 system_text=prompt.text if prompt else "",
             )
@@ -210,9 +184,7 @@ class CodePipeline:
                     prompt=request.messages,
                 )
                 first_round.append((slot, sample))
-        self.stats.samples += len(first_round)
-        first = [s for _, s in first_round]
-        results = yield Check(lambda: self._verify(first, suites), self._verify_task(first, suites))
+        results = yield self._check([s for _, s in first_round], suites)
 
         runs_by_slot: dict[int, list[TestRun]] = {}
         for (slot, _), (_, run) in zip(first_round, results, strict=True):
@@ -221,7 +193,7 @@ class CodePipeline:
         unconfirmed: dict[int, Rejection] = {}
         for slot in order:
             outcome = apply_agreement_rule(
-                suites[slot], runs_by_slot.get(slot, []), config.min_tests
+                suites[slot], runs_by_slot.get(slot, []), settings.min_tests
             )
             if isinstance(outcome, Rejection):
                 unconfirmed[slot] = outcome
@@ -235,7 +207,7 @@ class CodePipeline:
                 verdict = rejudged.model_copy(update={"lint": verdict.lint})
             histories[(slot, sample.trajectory)] = [Attempt(sample=sample, verdict=verdict)]
         for slot, why in unconfirmed.items():
-            trajectories = trajectories_of(slot, histories, config.samples)
+            trajectories = trajectories_of(slot, histories, settings.samples)
             batch.reject(
                 slot,
                 "tests",
@@ -244,16 +216,16 @@ class CodePipeline:
                 tests=suites[slot],
                 trajectories=trajectories,
             )
-            for index in range(config.samples):
+            for index in range(settings.samples):
                 histories.pop((slot, index), None)
         return histories
 
     def _corrections(
         self, problems: dict[int, Problem], suites: dict[int, TestSuite], histories: Histories
-    ) -> Generator[Generate | Check, Any, None]:
-        """Step 6: failed trajectories go back with their feedback, up to max_rounds attempts."""
-        config = self.config
-        for round_number in range(2, config.max_rounds + 1):
+    ) -> Steps:
+        """Step 6: failed trajectories go back with their feedback, up to max_attempts."""
+        settings = self.settings
+        for attempt in range(2, settings.max_attempts + 1):
             failing = [
                 key for key, attempts in histories.items() if not attempts[-1].verdict.passed
             ]
@@ -264,9 +236,9 @@ class CodePipeline:
                     problems[slot],
                     [a.sample for a in histories[(slot, t)]],
                     [feedback_text(a.verdict) for a in histories[(slot, t)]],
-                    temperature=config.temperature,
-                    max_tokens=config.max_tokens,
-                    seed=self._seed(slot, "repair", t, round_number),
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                    seed=self._seed(slot, "repair", t, attempt),
                     system_text=self._system_text(histories[(slot, t)][0].sample),
                 )
                 for slot, t in failing
@@ -277,27 +249,21 @@ class CodePipeline:
                     completions[0],
                     problems[slot],
                     trajectory=t,
-                    round=round_number,
+                    round=attempt,
                     system_prompt=histories[(slot, t)][0].sample.system_prompt,
                     prompt=request.messages,
                 )
                 for (slot, t), request, completions in zip(failing, requests, answers, strict=True)
             ]
-            self.stats.samples += len(repaired)
-            results = yield Check(
-                lambda repaired=repaired: self._verify(repaired, suites),
-                self._verify_task(repaired, suites),
-            )
+            results = yield self._check(repaired, suites)
             for key, sample, (verdict, _) in zip(failing, repaired, results, strict=True):
                 histories[key].append(Attempt(sample=sample, verdict=verdict))
 
-    def _judge(
-        self, problems: dict[int, Problem], histories: Histories
-    ) -> Generator[Generate | Check, Any, None]:
+    def _judge(self, problems: dict[int, Problem], histories: Histories) -> Steps:
         """Step 7 (optional): the judge scores each verified trajectory's last sample; those
         under a threshold are not kept, and with several system prompts only the best of
         each problem is."""
-        judge = self.config.judge
+        judge = self.settings.judge
         if judge is None:
             return
         keys = [key for key, attempts in histories.items() if attempts[-1].verdict.passed]
@@ -317,7 +283,7 @@ class CodePipeline:
             key: parse_judgement(judge, completions[0])
             for key, completions in zip(keys, answers, strict=True)
         }
-        if self.config.system_prompts:
+        if self.settings.system_prompts:
             for slot in {slot for slot, _ in keys}:
                 mine = [key for key in keys if key[0] == slot]
                 judged.update(zip(mine, keep_best([judged[key] for key in mine]), strict=True))
@@ -325,47 +291,19 @@ class CodePipeline:
             histories[key][-1] = histories[key][-1].model_copy(update={"judgement": judgement})
 
     def _system_text(self, sample: Sample) -> str:
-        by_name = {prompt.name: prompt.text for prompt in self.config.system_prompts}
+        by_name = {prompt.name: prompt.text for prompt in self.settings.system_prompts}
         return by_name.get(sample.system_prompt, "")
 
-    def _verify_task(self, samples: list[Sample], suites: dict[int, TestSuite]) -> CheckTask:
-        return CheckTask(
-            "verify",
-            {
-                "samples": samples,
-                "suites": {suite.problem_id: suite for suite in suites.values()},
-                "limits": self.config.limits,
-                "lint": self.config.lint,
-                "workers": self.config.verify_workers,
-            },
+    def _check(self, samples: list[Sample], suites: dict[int, TestSuite]) -> SampleTestsCheck:
+        """The samples against their problems' tests (a verdict and test run each)."""
+        wanted = {sample.problem_id for sample in samples}
+        return SampleTestsCheck(
+            samples=samples,
+            suites={s.problem_id: s for s in suites.values() if s.problem_id in wanted},
+            limits=self.settings.limits,
+            lint=self.settings.lint,
+            workers=self.settings.verify_workers,
         )
-
-    def _verify(
-        self, samples: list[Sample], suites: dict[int, TestSuite]
-    ) -> list[tuple[Verdict, TestRun | None]]:
-        by_problem = {suite.problem_id: suite for suite in suites.values()}
-        return verify_samples(
-            samples,
-            by_problem,
-            self.sandbox,
-            self.config.limits,
-            self.config.lint,
-            self.config.verify_workers,
-        )
-
-
-def stub_checks(
-    suites: dict[int, TestSuite],
-    problems: dict[int, Problem],
-    sandbox: Sandbox,
-    limits: Limits,
-    min_tests: int,
-) -> dict[int, TestSuite | Rejection]:
-    """Step 2's last guard for every slot: the cases a stub passes are dropped."""
-    return {
-        slot: drop_vacuous(suite, problems[slot], sandbox, limits, min_tests)
-        for slot, suite in suites.items()
-    }
 
 
 def _deal(samples: int, prompts: tuple[SystemPrompt, ...]) -> list[tuple[SystemPrompt | None, int]]:

@@ -1,7 +1,7 @@
 """The math pipeline: problem + reference program -> samples -> sympy checks -> corrections.
 
 Steps of one batch, top to bottom in `MathPipeline.batch` (the scheduler in
-synth.pipelines.scheduler drives it):
+synth.pipelines.scheduler drives it; the checks are synth.checks.math's records):
 
 1. problems: written by the model from sampled skills, or imported from a file;
 2. ground truth: the reference program runs twice in the sandbox (`reference`); an
@@ -11,114 +11,81 @@ synth.pipelines.scheduler drives it):
    its output is fed back, up to `max_tool_calls` times);
 4. checks: the boxed answer against the ground truth, each stated equality with sympy;
 5. corrections: a failed trajectory gets its feedback (never the answer), up to
-   `max_rounds` attempts.
+   `max_attempts` attempts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Generator, Sequence
-from typing import Any
 
-from synth.engines.base import Completion, Engine
-from synth.math.checker import AnswerChecker
+from synth.checks.math import AnswerCheck, CodeRunCheck, MajorityCheck, ReferenceCheck
+from synth.engines.base import Completion, Message
 from synth.math.problems import parse_problem, problem_request
-from synth.math.reference import checkable, reference_answer, run_reference
-from synth.math.solutions import conversation, request, to_sample, wants_code_run
-from synth.math.verify import math_feedback, math_verdict
-from synth.near_duplicates import NearDuplicateIndex
-from synth.pipelines.batch import (
-    BatchState,
-    Histories,
-    remember_problem,
-    request_seed,
-    run_scheduler,
-    written_problems,
-)
-from synth.pipelines.config import RunConfig
-from synth.pipelines.scheduler import Check, CheckTask, Generate, Stats
+from synth.math.solutions import conversation, request, to_sample, turn_messages, wants_code_run
+from synth.math.verify import math_feedback
+from synth.pipelines.batch import BatchState, Histories, SkillProblems, request_seed
+from synth.pipelines.scheduler import BatchSteps, Generate, Steps
+from synth.pipelines.settings import RunSettings
 from synth.records import (
     Attempt,
     MathProblem,
     Record,
     Rejection,
+    Sample,
     SkillCombo,
     ToolTurn,
-    Verdict,
     problem_id,
+    record_id,
 )
-from synth.sandbox import run_source
-from synth.sandbox.base import Sandbox
-from synth.store import RunStore
-from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
+from synth.taxonomy import Taxonomy
 
-Steps = Generator["Generate | Check", Any, Any]
+Key = tuple[int, int]  # (slot, trajectory)
 
 
 class MathPipeline:
     def __init__(
         self,
         taxonomy: Taxonomy,
-        engine: Engine,
-        sandbox: Sandbox,
-        store: RunStore,
-        config: RunConfig,
-        on_update: Callable[[Stats], None] | None = None,
+        settings: RunSettings,
         imported: list[tuple[str, str]] | None = None,
-        remote_checks: Callable[[CheckTask], Any] | None = None,
-        on_stored: Callable[[list[Record]], None] | None = None,
     ) -> None:
-        """`imported`: (statement, answer or '') per slot, instead of generated problems.
-        `on_update`, `on_stored`, `remote_checks`: see `Scheduler`."""
-        self.taxonomy = taxonomy
-        self.engine = engine
-        self.sandbox = sandbox
-        self.config = config
+        """`imported`: (statement, answer or '') per slot, instead of generated problems."""
+        self.settings = settings
         self.imported = imported
-        self.sampler = SamplerConfig(seed=config.seed, rare_boost=config.rare_boost)
-        self.near_copies = NearDuplicateIndex(threshold=config.near_duplicate_threshold)
-        self.checker = AnswerChecker(
-            workers=config.verify_workers, timeout_s=config.answer_timeout_s
-        )
-        self.scheduler = run_scheduler(engine, store, config, on_update, on_stored, remote_checks)
-        self.stats = self.scheduler.stats
+        self.written = SkillProblems(taxonomy, settings)
 
-    def run(self, slots: Sequence[int] | None = None) -> Stats:
-        """Every slot of the run not stored yet, or those of `slots` (a fleet's chunk); the
-        checker's processes end with it."""
-        try:
-            return self.scheduler.run(self, range(self.config.problems) if slots is None else slots)
-        finally:
-            self.checker.close()
+    def slots(self) -> range:
+        return range(self.settings.problems)
+
+    def record_id(self, slot: int) -> str:
+        return record_id(self.settings.seed, slot)
 
     def remember(self, record: Record) -> None:
-        remember_problem(self.near_copies, record)
+        self.written.remember(record)
 
     def _seed(self, *parts: object) -> int:
-        return request_seed(self.config.seed, *parts)
+        return request_seed(self.settings.seed, *parts)
 
     def _combo(self, slot: int) -> SkillCombo:
         if self.imported is not None:  # an imported statement comes without skills
             return SkillCombo(slot=slot, concepts=())
-        return sample_combo(self.taxonomy, slot, self.sampler)
+        return self.written.combo(slot)
 
     # --- one batch -------------------------------------------------------------------
 
-    def batch(self, slots: list[int]) -> Steps:
+    def batch(self, slots: list[int]) -> BatchSteps:
+        settings = self.settings
         batch = BatchState(
-            slots=slots,
-            combos={slot: self._combo(slot) for slot in slots},
-            seed=self.config.seed,
-            model=self.engine.name,
+            slots=slots, combos={slot: self._combo(slot) for slot in slots}, seed=settings.seed
         )
         problems = yield from self._math_problems(batch)
         problems = yield from self._references(batch, problems)
-        keys = [(slot, t) for slot in problems for t in range(self.config.samples)]
-        samples = yield from self._attempts(problems, {k: [] for k in keys}, round_number=1)
+        keys = [(slot, t) for slot in problems for t in range(settings.samples)]
+        samples = yield from self._attempts(problems, {k: [] for k in keys}, attempt=1)
         problems = yield from self._majority(batch, problems, samples)
         histories: Histories = {}
         yield from self._check_answers(problems, samples, histories)
-        for round_number in range(2, self.config.max_rounds + 1):
+        for attempt in range(2, settings.max_attempts + 1):
             failing = {
                 key: attempts
                 for key, attempts in histories.items()
@@ -126,15 +93,15 @@ class MathPipeline:
             }
             if not failing:
                 break
-            repaired = yield from self._attempts(problems, failing, round_number)
+            repaired = yield from self._attempts(problems, failing, attempt)
             yield from self._check_answers(problems, repaired, histories)
-        return batch.finish(problems, histories, self.config.samples)
+        return batch.finish(problems, histories, settings.samples)
 
     def _math_problems(self, batch: BatchState) -> Steps:
         if self.imported is not None:
             return {
                 slot: MathProblem(
-                    id=problem_id(self.config.seed, slot),
+                    id=problem_id(self.settings.seed, slot),
                     slot=slot,
                     concept_ids=(),
                     statement=self.imported[slot][0],
@@ -143,9 +110,7 @@ class MathPipeline:
                 )
                 for slot in batch.slots
             }
-        problems = yield from written_problems(
-            batch, self.near_copies, problem_request, parse_problem
-        )
+        problems = yield from self.written.write(batch, problem_request, parse_problem)
         return problems
 
     def _references(self, batch: BatchState, problems: dict[int, MathProblem]) -> Steps:
@@ -153,24 +118,11 @@ class MathPipeline:
         to_run = {s: p for s, p in problems.items() if p.reference_program and not p.answer}
         if not to_run:
             return problems
-
-        def run_all() -> dict[int, str | Rejection]:
-            answers = {
-                slot: reference_answer(run_reference(p, self.sandbox, self.config.limits))
-                for slot, p in to_run.items()
-            }
-            found = [s for s, a in answers.items() if isinstance(a, str)]
-            for slot, ok in zip(
-                found, checkable([answers[s] for s in found], self.checker), strict=True
-            ):
-                if not ok:
-                    answers[slot] = Rejection(
-                        reason="reference_uncheckable",
-                        detail=f"printed {answers[slot][:200]!r}, not an answer sympy can compare",
-                    )
-            return answers
-
-        answers = yield Check(run_all)
+        answers = yield ReferenceCheck(
+            problems=to_run,
+            limits=self.settings.limits,
+            answer_timeout_s=self.settings.answer_timeout_s,
+        )
         kept = dict(problems)
         for slot, answer in answers.items():
             if isinstance(answer, Rejection):
@@ -183,27 +135,34 @@ class MathPipeline:
         return kept
 
     def _attempts(
-        self,
-        problems: dict[int, MathProblem],
-        earlier: Histories,
-        round_number: int,
+        self, problems: dict[int, MathProblem], earlier: Histories, attempt: int
     ) -> Steps:
         """One attempt per (slot, trajectory) key, after its earlier attempts and their
         feedback; in the code style, its code blocks run and their output goes back."""
-        config = self.config
-        style = config.solution_style
-        turns: dict[tuple[int, int], list[ToolTurn]] = {key: [] for key in earlier}
+        settings = self.settings
+        style = settings.solution_style
+        # the dialog each attempt begins from (its own turns come after), rendered once
+        openings = {
+            key: conversation(
+                problems[key[0]],
+                style,
+                [a.sample for a in earlier[key]],
+                [math_feedback(a.verdict) for a in earlier[key]],
+            )
+            for key in earlier
+        }
+        turns: dict[Key, list[ToolTurn]] = {key: [] for key in earlier}
         tokens: Counter = Counter()
 
-        if round_number == 1:  # n samples per problem in one request
+        if attempt == 1:  # n samples per problem in one request
             slots = sorted({slot for slot, _ in earlier})
             answers = yield Generate(
                 [
                     request(
-                        conversation(problems[s], style, [], []),
-                        n=config.samples,
-                        temperature=config.temperature,
-                        max_tokens=config.max_tokens,
+                        openings[(s, 0)],
+                        n=settings.samples,
+                        temperature=settings.temperature,
+                        max_tokens=settings.max_tokens,
                         seed=self._seed(s, "solution"),
                         style=style,
                         tag="solution",
@@ -215,108 +174,86 @@ class MathPipeline:
                 (s, t): c for s, cs in zip(slots, answers, strict=True) for t, c in enumerate(cs)
             }
         else:
-            last = yield from self._continue(problems, earlier, turns, round_number)
+            last = yield from self._continue(list(earlier), openings, turns, attempt)
 
-        finished: dict[tuple[int, int], Completion] = {}
-        for call in range(config.max_tool_calls + 1):
-            runs = {}
+        finished: dict[Key, Completion] = {}
+        for call in range(settings.max_tool_calls + 1):
+            runs: dict[Key, tuple[str, str]] = {}
             for key, completion in last.items():
                 tokens[key, "prompt"] += completion.prompt_tokens
                 tokens[key, "completion"] += completion.completion_tokens
                 code = wants_code_run(completion) if style == "code" else None
-                if code is None or call == config.max_tool_calls:
+                if code is None or call == settings.max_tool_calls:
                     turns[key].append(ToolTurn(text=completion.text))
                     finished[key] = completion
                 else:
                     runs[key] = (completion.text, code)
             if not runs:
                 break
-            outputs = yield Check(
-                lambda runs=runs: {k: self._run_code(c) for k, (_, c) in runs.items()}
+            outputs = yield CodeRunCheck(
+                codes=[code for _, code in runs.values()], limits=settings.limits
             )
-            for key, (text, code) in runs.items():
-                turns[key].append(ToolTurn(text=text, code=code, output=outputs[key]))
-            last = yield from self._continue(
-                problems, {k: earlier[k] for k in runs}, turns, round_number, call
-            )
-        samples = {
+            for (key, (text, code)), output in zip(runs.items(), outputs, strict=True):
+                turns[key].append(ToolTurn(text=text, code=code, output=output))
+            last = yield from self._continue(list(runs), openings, turns, attempt, call)
+        return {
             key: to_sample(
                 problems[key[0]],
                 turns[key],
                 finished[key],
                 trajectory=key[1],
-                round=round_number,
+                round=attempt,
                 prompt_tokens=tokens[key, "prompt"],
                 completion_tokens=tokens[key, "completion"],
-                # the dialog the attempt began from (its own turns are in the sample)
-                prompt=conversation(
-                    problems[key[0]],
-                    style,
-                    [a.sample for a in earlier[key]],
-                    [math_feedback(a.verdict) for a in earlier[key]],
-                ),
+                prompt=openings[key],  # its own turns are in the sample
             )
             for key in earlier
         }
-        self.stats.samples += len(samples)
-        return samples
 
     def _continue(
         self,
-        problems: dict[int, MathProblem],
-        earlier: Histories,
-        turns: dict[tuple[int, int], list[ToolTurn]],
-        round_number: int,
+        keys: list[Key],
+        openings: dict[Key, tuple[Message, ...]],
+        turns: dict[Key, list[ToolTurn]],
+        attempt: int,
         call: int = 0,
     ) -> Steps:
         """One completion per key: the next turn after its dialog so far."""
-        config = self.config
-        keys = list(earlier)
+        settings = self.settings
         answers = yield Generate(
             [
                 request(
-                    conversation(
-                        problems[slot],
-                        config.solution_style,
-                        [a.sample for a in earlier[(slot, t)]],
-                        [math_feedback(a.verdict) for a in earlier[(slot, t)]],
-                        turns[(slot, t)],
-                    ),
+                    (*openings[(slot, t)], *turn_messages(turns[(slot, t)])),
                     n=1,
-                    temperature=config.temperature,
-                    max_tokens=config.max_tokens,
-                    seed=self._seed(slot, "attempt", t, round_number, call),
-                    style=config.solution_style,
-                    tag="repair" if round_number > 1 else "solution",
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                    seed=self._seed(slot, "attempt", t, attempt, call),
+                    style=settings.solution_style,
+                    tag="repair" if attempt > 1 else "solution",
                 )
                 for slot, t in keys
             ]
         )
         return {key: completions[0] for key, completions in zip(keys, answers, strict=True)}
 
-    def _run_code(self, code: str) -> str:
-        """What the model sees of its code's run: stdout, or the error and the status."""
-        result = run_source(self.sandbox, "python", code, self.config.limits)
-        if result.status == "ok":
-            return result.stdout
-        return f"{result.stdout}{result.stderr[-1000:]}\n[{result.status}, exit code {result.exit_code}]"
-
-    def _majority(self, batch: BatchState, problems, samples: dict) -> Steps:
+    def _majority(
+        self, batch: BatchState, problems: dict[int, MathProblem], samples: dict[Key, Sample]
+    ) -> Steps:
         """Problems without an answer take the majority answer, if enough samples agree."""
         open_slots = [s for s, p in problems.items() if not p.answer]
         if not open_slots:
             return problems
         kept = dict(problems)
-        decided = yield Check(
-            lambda: {
-                s: self._vote([samples[k].answer for k in samples if k[0] == s]) for s in open_slots
-            }
+        decided = yield MajorityCheck(
+            answers={s: [samples[k].answer for k in samples if k[0] == s] for s in open_slots},
+            share=self.settings.majority_share,
+            answer_timeout_s=self.settings.answer_timeout_s,
         )
         for slot, answer in decided.items():
             if answer is None:
                 why = Rejection(
                     reason="no_majority",
-                    detail=f"fewer than {self.config.majority_share:.0%} of the samples agree",
+                    detail=f"fewer than {self.settings.majority_share:.0%} of the samples agree",
                 )
                 batch.reject(slot, "reference", why, problem=problems[slot])
                 del kept[slot]
@@ -328,44 +265,16 @@ class MathPipeline:
                 )
         return kept
 
-    def _vote(self, answers: list[str | None]) -> str | None:
-        """The answer of the largest group of equivalent answers, when it is big enough."""
-        groups: list[list[str]] = []
-        for answer in answers:
-            if not answer:
-                continue
-            for group in groups:
-                if self.checker.equal(group[0], answer).equivalent:
-                    group.append(answer)
-                    break
-            else:
-                groups.append([answer])
-        if not groups:
-            return None
-        best = max(groups, key=len)
-        return best[0] if len(best) >= self.config.majority_share * len(answers) else None
-
-    def _check_answers(self, problems, samples: dict, histories: Histories) -> Steps:
+    def _check_answers(
+        self, problems: dict[int, MathProblem], samples: dict[Key, Sample], histories: Histories
+    ) -> Steps:
         """Check each sample's answer and steps; append the attempts to their histories."""
         keys = list(samples)
-
-        def check() -> list[Verdict]:
-            with_answer = [k for k in keys if samples[k].answer]
-            answers = dict(
-                zip(
-                    with_answer,
-                    self.checker.equal_many(
-                        [(problems[k[0]].answer, samples[k].answer) for k in with_answer]
-                    ),
-                    strict=True,
-                )
-            )
-            steps = self.checker.steps_many([samples[k].text for k in keys])
-            return [
-                math_verdict(samples[k], answers.get(k), s, self.config.drop_wrong_steps)
-                for k, s in zip(keys, steps, strict=True)
-            ]
-
-        verdicts = yield Check(check)
+        verdicts = yield AnswerCheck(
+            samples=[samples[k] for k in keys],
+            golds=[problems[k[0]].answer for k in keys],
+            drop_wrong_steps=self.settings.drop_wrong_steps,
+            answer_timeout_s=self.settings.answer_timeout_s,
+        )
         for key, verdict in zip(keys, verdicts, strict=True):
             histories.setdefault(key, []).append(Attempt(sample=samples[key], verdict=verdict))

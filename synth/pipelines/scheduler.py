@@ -1,19 +1,21 @@
 """The scheduler every pipeline kind runs on; it knows nothing of domains.
 
-A pipeline kind (synth.pipelines.code, synth.pipelines.math) turns one batch of problem
+A pipeline kind (synth.pipelines.code, .math, .translate, .explain) turns one batch of
 slots into records as a generator: it yields `Generate` (chat requests for the engine) and
-`Check` (verification work) steps and is resumed with their results. The scheduler keeps
-`batches_in_flight` batches going: while the engine generates for one batch in this
-thread, the others' checks run in worker threads (sandbox runs and ruff are subprocesses
-at a lower CPU priority, so they use the cycles the engine leaves idle), and a batch is
-nearly always ready for the engine. Batches are not merged into one engine call: merged
-batches would move in lockstep and leave the engine idle during their checks;
+checks (`synth.checks.Check` records: verification work) and is resumed with their results.
+The scheduler keeps `batches_in_flight` batches going: while the engine generates for one
+batch in this thread, the others' checks run in worker threads through `run_check` (in this
+process's sandbox, `CheckTools.run`, or on a fleet's verify workers; sandbox runs and ruff
+are subprocesses at a lower CPU priority, so they use the cycles the engine leaves idle),
+and a batch is nearly always ready for the engine. Batches are not merged into one engine
+call: merged batches would move in lockstep and leave the engine idle during their checks;
 `batch_size` sets how wide each engine call is. The engine is only ever called from this
 thread.
 
 Resume: before any batch, each stored record is shown to the kind (`remember`: the
-near-duplicate index is seeded from them), and a slot whose record id is already in the
-store is skipped, so a resumed run behaves as if it had never stopped.
+near-duplicate index is seeded from them), and a slot whose record id (`kind.record_id`)
+is already in the store is skipped, so a resumed run behaves as if it had never stopped.
+Stored records carry the engine's name (`model`), stamped here.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from synth.checks import Check, CheckTools
 from synth.engines.base import ChatRequest, Completion, Engine
-from synth.records import Record, record_id
+from synth.pipelines.settings import PacingSettings
+from synth.records import Record
+from synth.sandbox.base import Sandbox
 from synth.store import RunStore
 
 
@@ -38,28 +43,21 @@ class Generate:
     engine: Engine | None = None  # None: the run's engine (the judge may have its own)
 
 
-@dataclass(frozen=True)
-class CheckTask:
-    """A check as data (a kind and JSON-able arguments), so a fleet can run it on a verify
-    worker; synth.fleet.checks knows the kinds."""
-
-    kind: str
-    payload: dict
+Step = Generate | Check
+Steps = Generator[Step, Any, Any]  # a part of a batch: yields steps, returns its result
+BatchSteps = Generator[Step, Any, list[Record]]
 
 
-@dataclass(frozen=True)
-class Check:
-    """A step of verification work: `work()`'s result comes back."""
+class PipelineKind(Protocol):
+    """What the scheduler drives: a pipeline kind's slots and batches."""
 
-    work: Callable[[], Any]
-    task: CheckTask | None = None  # the same work as data, where the step can be shipped
+    settings: PacingSettings
 
+    def slots(self) -> Sequence[int]:
+        """Every slot of the run, in order."""
 
-BatchSteps = Generator["Generate | Check", Any, list[Record]]
-
-
-class BatchKind(Protocol):
-    """What the scheduler drives: a pipeline kind's batches."""
+    def record_id(self, slot: int) -> str:
+        """The id of the record a slot gives (deterministic: resume compares it)."""
 
     def remember(self, record: Record) -> None:
         """A record stored by an earlier invocation (resume), shown before any batch."""
@@ -100,6 +98,7 @@ class Stats:
             self.problems_accepted += 1
         self.rejected.update(record.rejection_keys())
         for trajectory in record.trajectories:
+            self.samples += len(trajectory.attempts)
             if trajectory.verified:
                 self.trajectories_verified += 1
                 self.trajectories_corrected += trajectory.corrected
@@ -111,36 +110,33 @@ class Scheduler:
         self,
         engine: Engine,
         store: RunStore,
+        run_check: Callable[[Check], Any],
+        pacing: PacingSettings,
         *,
-        seed: int,
-        batch_size: int,
-        batches_in_flight: int,
         on_update: Callable[[Stats], None] | None = None,
         on_stored: Callable[[list[Record]], None] | None = None,
-        remote_checks: Callable[[CheckTask], Any] | None = None,
     ) -> None:
-        """`on_update`: called with the stats after every step that changes them.
-        `on_stored`: called with each batch's records once they are stored (summary.json's
-        whole-run counts are kept up to date with it).
-        `remote_checks`: runs a check shipped as data elsewhere (a fleet's verify workers);
-        checks without a task form still run here."""
+        """`run_check`: runs one check and returns its result (`CheckTools.run` here, or
+        a fleet's shipping to its verify workers). `on_update`: called with the stats after
+        every step that changes them. `on_stored`: called with each batch's records once
+        they are stored (summary.json's whole-run counts are kept up to date with it)."""
         self.engine = engine
         self.store = store
-        self.seed = seed
-        self.batch_size = batch_size
-        self.batches_in_flight = batches_in_flight
+        self.run_check = run_check
+        self.batch_size = pacing.batch_size
+        self.batches_in_flight = pacing.batches_in_flight
         self.on_update = on_update or (lambda stats: None)
         self.on_stored = on_stored or (lambda records: None)
-        self.remote_checks = remote_checks
         self.stats = Stats()
 
-    def run(self, kind: BatchKind, slots: Sequence[int]) -> Stats:
-        """Every one of `slots` not stored yet, batch by batch, through `kind`'s steps."""
+    def run(self, kind: PipelineKind, slots: Sequence[int] | None = None) -> Stats:
+        """Every one of `slots` (default: all the kind's) not stored yet, batch by batch,
+        through `kind`'s steps."""
         for record in self.store.records():
             kind.remember(record)
         done = self.store.ids()  # known from the read above: no second read
-        wanted = list(slots)
-        pending = [s for s in wanted if record_id(self.seed, s) not in done]
+        wanted = list(kind.slots() if slots is None else slots)
+        pending = [s for s in wanted if kind.record_id(s) not in done]
         self.stats.slots = len(wanted)
         self.stats.slots_skipped = len(wanted) - len(pending)
         self.stats.slots_done = self.stats.slots_skipped
@@ -155,7 +151,7 @@ class Scheduler:
         return self.stats
 
     def _schedule(
-        self, kind: BatchKind, batches: Iterator[list[int]], checks: ThreadPoolExecutor
+        self, kind: PipelineKind, batches: Iterator[list[int]], checks: ThreadPoolExecutor
     ) -> None:
         waiting_engine: list[tuple[BatchSteps, Generate]] = []
         waiting_checks: dict[Future, BatchSteps] = {}
@@ -168,10 +164,8 @@ class Scheduler:
                 return
             if isinstance(step, Generate):
                 waiting_engine.append((batch, step))
-            elif step.task is not None and self.remote_checks is not None:
-                waiting_checks[checks.submit(self.remote_checks, step.task)] = batch
             else:
-                waiting_checks[checks.submit(step.work)] = batch
+                waiting_checks[checks.submit(self.run_check, step)] = batch
 
         def start_batches() -> None:
             while len(waiting_engine) + len(waiting_checks) < self.batches_in_flight:
@@ -208,8 +202,31 @@ class Scheduler:
         return results
 
     def _finish(self, records: list[Record]) -> None:
+        model = self.engine.name
+        records = [
+            r if r.model == model else r.model_copy(update={"model": model}) for r in records
+        ]
         self.store.write(records)
         for record in records:
             self.stats.count_record(record)
         self.on_stored(records)
         self.on_update(self.stats)
+
+
+def run_here(
+    kind: PipelineKind,
+    engine: Engine,
+    sandbox: Sandbox,
+    store: RunStore,
+    *,
+    slots: Sequence[int] | None = None,
+    on_update: Callable[[Stats], None] | None = None,
+    on_stored: Callable[[list[Record]], None] | None = None,
+) -> Stats:
+    """Run a kind in this process: its checks in `sandbox` (and, for math, in answer
+    checker processes that end with the run)."""
+    with CheckTools(sandbox, workers=kind.settings.verify_workers) as tools:
+        scheduler = Scheduler(
+            engine, store, tools.run, kind.settings, on_update=on_update, on_stored=on_stored
+        )
+        return scheduler.run(kind, slots)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from synth.code.explain import ExplainConfig, explain_run, load_explain_judge
+from synth.code.explain import load_explain_judge
 from synth.code.sources import Source
 from synth.engines.scripted import ScriptedEngine
 from synth.export import ExportOptions, export_dataset, read_split
+from synth.pipelines.explain import ExplainPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import ExplainSettings
 from synth.records import Problem, TestCase, TestSuite
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -58,8 +61,8 @@ def respond_with(explanations, judge=lambda prompt: '{"faithfulness": 5, "ration
 
 def run(tmp_path, sandbox, engine, **config):
     store = RunStore(tmp_path / "run")
-    settings = ExplainConfig(limits=Limits(timeout_s=5, memory_mb=256), **config)
-    stats = explain_run([SOURCE], engine, sandbox, store, settings)
+    settings = ExplainSettings(limits=Limits(timeout_s=5, memory_mb=256), **config)
+    stats = run_here(ExplainPipeline([SOURCE], settings), engine, sandbox, store)
     (record,) = list(store.records())
     return record, stats, store
 
@@ -78,7 +81,7 @@ def test_an_explanation_is_kept_only_when_the_rebuilt_code_passes(tmp_path, sand
     assert len(regenerations) == 2  # the quoting explanation never reached the rebuild
     assert all(SOURCE.code not in r.messages[0].content for r in regenerations)
     assert record.rejection_keys() == ["solution/rebuild_fails", "solution/explanation_has_code"]
-    assert stats.verified == 1
+    assert stats.records_verified == 1 and stats.trajectories_verified == 1
 
 
 def test_the_judge_scores_faithfulness_and_both_scores_are_kept(tmp_path, sandbox):
@@ -101,11 +104,14 @@ def test_malformed_judge_output_is_a_rejection_not_a_crash(tmp_path, sandbox):
     assert record.rejection_keys() == ["judge/judge_unparseable"]
 
 
-def test_kept_explanations_export_as_code_in_explanation_out(tmp_path, sandbox):
+def test_kept_explanations_export_as_code_in_explanation_out(tmp_path, sandbox, monkeypatch):
     engine = ScriptedEngine(respond_with([GOOD]))
     run(tmp_path, sandbox, engine)
+    # a template edited after generation cannot change the prompt the explanation answered
+    monkeypatch.setattr("synth.export.dialogs.explain_prompt", lambda *args: "edited")
     export_dataset(tmp_path / "run", tmp_path / "data", ExportOptions(validation_share=0))
     (row,) = read_split(tmp_path / "data", "train")
     assert row["kind"] == "explain"
+    assert row["messages"][0]["content"] == engine.requests[0].messages[0].content
     assert SOURCE.code.strip() in row["messages"][0]["content"]
     assert row["messages"][1]["content"] == GOOD

@@ -11,7 +11,8 @@ from synth.engines.base import Completion
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings, data_settings
 from synth.records import Judgement
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -121,10 +122,10 @@ def judged_run(tmp_path, sandbox, judge_answers, *, prompts=PROMPTS, separate_ju
         return scenario(request, index)
 
     engine = ScriptedEngine(respond)
-    config = RunConfig(
+    config = RunSettings(
         problems=1,
         samples=2,
-        max_rounds=2,
+        max_attempts=2,
         batch_size=1,
         min_tests=2,
         limits=Limits(timeout_s=5, memory_mb=256),
@@ -132,14 +133,14 @@ def judged_run(tmp_path, sandbox, judge_answers, *, prompts=PROMPTS, separate_ju
         system_prompts=prompts,
     )
     store = RunStore(tmp_path / "run")
-    CodePipeline(
-        TAXONOMY,
+    run_here(
+        CodePipeline(
+            TAXONOMY, config, judge_engine=ScriptedEngine(respond) if separate_judge else None
+        ),
         engine,
         sandbox,
         store,
-        config,
-        judge_engine=ScriptedEngine(respond) if separate_judge else None,
-    ).run()
+    )
     records = {r.problem.entry_point: r for r in store.records() if r.problem is not None}
     return records["clamp"], engine
 
@@ -179,5 +180,6 @@ def test_unparseable_judge_output_rejects_the_samples_with_the_text(tmp_path, sa
 
 
 def test_judge_config_type_is_the_pipeline_knob():
-    assert RunConfig(judge=CONFIG).settings()["judge"]["thresholds"]["correctness"] == 4
+    settings = data_settings(RunSettings(judge=CONFIG))
+    assert settings["judge"]["thresholds"]["correctness"] == 4
     assert isinstance(CONFIG, JudgeConfig)

@@ -12,7 +12,8 @@ from synth.engines.base import ChatRequest
 from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
@@ -137,9 +138,9 @@ def test_given_tests_are_used_as_given_and_missing_ones_are_written(tmp_path, sa
 
     engine = ScriptedEngine(answer)
     store = RunStore(tmp_path / "run")
-    config = RunConfig(problems=2, samples=1, max_rounds=1, seed=3, limits=Limits(timeout_s=5))
+    config = RunSettings(problems=2, samples=1, max_attempts=1, seed=3, limits=Limits(timeout_s=5))
     taxonomy = load_taxonomy(default_taxonomy_path())
-    CodePipeline(taxonomy, engine, sandbox, store, config, imported=imported).run()
+    run_here(CodePipeline(taxonomy, config, imported=imported), engine, sandbox, store)
     records = {r.problem.entry_point: r for r in store.records()}
     assert {name: r.status for name, r in records.items()} == {
         "total": "verified",

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from synth.code.explain import ExplainConfig, explain_run, load_explain_judge
+from synth.code.explain import load_explain_judge
 from synth.code.judge import judge_request, load_judge_config, parse_judgement
-from synth.code.translate import TranslateConfig, translate_run
 from synth.engines.replay import RecordingEngine, ReplayEngine
 from synth.engines.scripted import ScriptedEngine
+from synth.pipelines.explain import ExplainPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import ExplainSettings, TranslateSettings
 from synth.records import Sample
 from synth.store import RunStore
-from tests.code.test_translate import SOURCE, blocks
+from tests.code.test_translate import SOURCE, blocks, translate_run
 from tests.sandbox.programs import CASES
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.docker]
@@ -25,7 +27,7 @@ def test_a_replayed_translation_run_makes_the_same_records(docker_sandbox, tmp_p
         return blocks("rust", CASES["rust"].right, CASES["rust"].tests)
 
     recording = tmp_path / "recorded.jsonl"
-    config = TranslateConfig(languages=("rust",))
+    config = TranslateSettings(languages=("rust",))
     first = RunStore(tmp_path / "first")
     translate_run(
         [SOURCE], RecordingEngine(ScriptedEngine(respond), recording), docker_sandbox, first, config
@@ -53,7 +55,7 @@ def test_the_tiny_models_translations_explanations_and_judgements_are_rejected(
         vllm_engine,
         docker_sandbox,
         translations,
-        TranslateConfig(languages=("cpp", "go"), max_rounds=2, max_tokens=128),
+        TranslateSettings(languages=("cpp", "go"), max_attempts=2, max_tokens=128),
     )
     records = list(translations.records())
     assert {r.problem.language for r in records} == {"cpp", "go"}
@@ -61,13 +63,8 @@ def test_the_tiny_models_translations_explanations_and_judgements_are_rejected(
     assert all(r.model == vllm_engine.name for r in records)
 
     explanations = RunStore(tmp_path / "explain")
-    explain_run(
-        [SOURCE],
-        vllm_engine,
-        docker_sandbox,
-        explanations,
-        ExplainConfig(samples=2, max_tokens=128, judge=load_explain_judge()),
-    )
+    settings = ExplainSettings(samples=2, max_tokens=128, judge=load_explain_judge())
+    run_here(ExplainPipeline([SOURCE], settings), vllm_engine, docker_sandbox, explanations)
     (record,) = list(explanations.records())
     assert record.status == "rejected" and len(record.rejection_keys()) == 2
 

@@ -7,14 +7,12 @@ import pytest
 
 from synth.code.sources import Source
 from synth.code.stubs import stub_translation
-from synth.code.translate import (
-    TranslateConfig,
-    split_translation,
-    translate_run,
-    translation_record_id,
-)
+from synth.code.translate import split_translation, translation_record_id
 from synth.engines.scripted import ScriptedEngine
 from synth.export import ExportOptions, export_dataset, read_split
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import TranslateSettings
+from synth.pipelines.translate import TranslatePipeline
 from synth.records import Problem, TestCase, TestSuite
 from synth.store import RunStore
 from tests.sandbox.programs import CASES
@@ -41,6 +39,10 @@ SOURCE = Source(
         ),
     ),
 )
+
+
+def translate_run(sources, engine, sandbox, store, settings: TranslateSettings):
+    return run_here(TranslatePipeline(sources, settings), engine, sandbox, store)
 
 
 def blocks(tag: str, solution: str, tests: str) -> str:
@@ -70,7 +72,7 @@ def test_a_translation_that_does_not_compile_is_corrected_in_round_2(docker_sand
         ScriptedEngine(respond),
         docker_sandbox,
         store,
-        TranslateConfig(languages=("cpp",)),
+        TranslateSettings(languages=("cpp",)),
     )
     (record,) = list(store.records())
     assert (record.status, record.kind, record.problem.language) == ("verified", "translate", "cpp")
@@ -78,7 +80,7 @@ def test_a_translation_that_does_not_compile_is_corrected_in_round_2(docker_sand
     attempts = record.trajectories[0].attempts
     assert [a.verdict.stage for a in attempts] == ["compile", "ok"]
     assert "fail a default-value stub" in attempts[-1].verdict.detail
-    assert stats.by_language == {"cpp": 1}
+    assert (stats.records_verified, stats.samples, stats.trajectories_corrected) == (1, 2, 1)
 
 
 def test_translated_tests_that_check_nothing_are_rejected(docker_sandbox, tmp_path):
@@ -86,7 +88,11 @@ def test_translated_tests_that_check_nothing_are_rejected(docker_sandbox, tmp_pa
     engine = ScriptedEngine(lambda request, index: blocks("rust", CASES["rust"].right, vacuous))
     store = RunStore(tmp_path / "run")
     translate_run(
-        [SOURCE], engine, docker_sandbox, store, TranslateConfig(languages=("rust",), max_rounds=2)
+        [SOURCE],
+        engine,
+        docker_sandbox,
+        store,
+        TranslateSettings(languages=("rust",), max_attempts=2),
     )
     (record,) = list(store.records())
     assert record.status == "rejected"
@@ -98,7 +104,7 @@ def test_translated_tests_that_check_nothing_are_rejected(docker_sandbox, tmp_pa
 def test_garbage_is_rejected_with_a_reason_and_the_run_resumes(docker_sandbox, tmp_path):
     engine = ScriptedEngine(lambda request, index: "I cannot do that.")
     store = RunStore(tmp_path / "run")
-    config = TranslateConfig(languages=("go", "php"), max_rounds=1)
+    config = TranslateSettings(languages=("go", "php"), max_attempts=1)
     translate_run([SOURCE], engine, docker_sandbox, store, config)
     reasons = {
         r.problem.language: r.trajectories[0].attempts[0].verdict.reason for r in store.records()
@@ -118,7 +124,7 @@ def test_every_language_translation_passes_and_its_tests_fail_the_stub(
     tag = {"cpp": "cpp", "javascript": "javascript"}.get(language, language)
     engine = ScriptedEngine(lambda request, index: blocks(tag, case.right, case.tests))
     store = RunStore(tmp_path / "run")
-    translate_run([SOURCE], engine, docker_sandbox, store, TranslateConfig(languages=(language,)))
+    translate_run([SOURCE], engine, docker_sandbox, store, TranslateSettings(languages=(language,)))
     (record,) = list(store.records())
     assert record.status == "verified", record.trajectories[0].attempts[-1].verdict
     assert stub_translation(language, case.right, "add") not in (None, case.right)
@@ -130,7 +136,9 @@ def test_split_translation_takes_the_two_blocks_of_the_language():
     assert split_translation("```go\nonly one\n```", "go") is None
 
 
-def test_translations_export_with_their_kind_language_and_source(docker_sandbox, tmp_path):
+def test_translations_export_with_their_kind_language_and_source(
+    docker_sandbox, tmp_path, monkeypatch
+):
     def respond(request, index):
         if len(request.messages) == 1:
             return blocks("go", CASES["go"].broken, CASES["go"].tests)
@@ -138,7 +146,11 @@ def test_translations_export_with_their_kind_language_and_source(docker_sandbox,
 
     store = RunStore(tmp_path / "run")
     translate_run(
-        [SOURCE], ScriptedEngine(respond), docker_sandbox, store, TranslateConfig(languages=("go",))
+        [SOURCE],
+        ScriptedEngine(respond),
+        docker_sandbox,
+        store,
+        TranslateSettings(languages=("go",)),
     )
     export_dataset(tmp_path / "run", tmp_path / "data", ExportOptions(validation_share=0))
     (row,) = read_split(tmp_path / "data", "train")

@@ -19,8 +19,9 @@ from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, preference_pairs, read_split
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
 from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.records import (
     Attempt,
     Problem,
@@ -129,11 +130,11 @@ def code_run(tmp_path_factory, sandbox):
     """(run directory, the engine with its requests, records by entry point)."""
     run_dir = tmp_path_factory.mktemp("code") / "run"
     engine = ScriptedEngine(code_scenario())
-    config = RunConfig(
-        problems=2, samples=6, max_rounds=2, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
+    config = RunSettings(
+        problems=2, samples=6, max_attempts=2, batch_size=2, min_tests=2, limits=Limits(timeout_s=5)
     )
     store = RunStore(run_dir)
-    CodePipeline(taxonomy("code"), engine, sandbox, store, config).run()
+    run_here(CodePipeline(taxonomy("code"), config), engine, sandbox, store)
     records = {r.problem.entry_point: r for r in store.records()}
     assert sorted(records) == ["clamp", "sign"] and all(
         r.status == "verified" for r in records.values()
@@ -312,11 +313,11 @@ def test_math_pairs_reject_a_wrong_final_answer(tmp_path, sandbox):
         return MATH_PROBLEM if request.tag == "problem" else MATH_ANSWERS[index]
 
     engine = ScriptedEngine(respond)
-    config = RunConfig(
-        problems=1, samples=3, max_rounds=1, limits=Limits(timeout_s=20), verify_workers=1
+    config = RunSettings(
+        problems=1, samples=3, max_attempts=1, limits=Limits(timeout_s=20), verify_workers=1
     )
     store = RunStore(tmp_path / "run")
-    MathPipeline(taxonomy("math"), engine, sandbox, store, config).run()
+    run_here(MathPipeline(taxonomy("math"), config), engine, sandbox, store)
     (record,) = store.records()
     assert record.status == "verified"
     wrong = record.trajectories[1].attempts[0].verdict

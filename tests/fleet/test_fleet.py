@@ -15,7 +15,7 @@ import fsspec
 import pytest
 import redis
 
-from synth.fleet.jobs import load_job
+from synth.fleet.jobs import chunk, load_job
 from synth.fleet.submit import cancel_job, job_status, resume_job, submit_job
 from synth.records import record_id
 from synth.store import RunStore
@@ -202,7 +202,7 @@ def test_a_poison_chunk_is_parked_after_its_attempts_and_the_rest_finishes(
         chunk_slots=chunk_slots,
         engine="python",
         engine_factory="tests.fleet.world:crashing_engine",
-        max_attempts=2,
+        max_deliveries=2,
     )
     generate = [workers.start("generate", "g0")]
     workers.start("verify", "v1")
@@ -223,7 +223,7 @@ def test_a_poison_chunk_is_parked_after_its_attempts_and_the_rest_finishes(
     kept = {
         rid: s
         for rid, s in expected.items()
-        if all(rid != record_id(0, slot) for slot in load_job(spec).chunk(poisoned))
+        if all(rid != record_id(0, slot) for slot in chunk(load_job(spec), 12, poisoned))
     }
     assert_exactly(tmp_path / "fleet-run", kept)
     assert len(generate) >= 3  # the poison chunk killed its worker twice

@@ -23,11 +23,11 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.fleet]
 def test_a_job_status_counts_its_records_like_a_local_run(
     tmp_path, sandbox, redis_server, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     run_scenario(tmp_path, sandbox, CODE)
     output = str(tmp_path / "run")
     JobState(connect(redis_server.url), "job-1").create(
-        {"problems": 2, "output": output, "chunk_slots": 2}, chunks=1
+        {"problems": 2, "output": output, "chunk_slots": 2}, slots=2, chunks=1
     )
 
     status = job_status("job-1", redis_server.url)

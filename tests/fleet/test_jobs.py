@@ -9,6 +9,7 @@ import pytest
 import redis
 import yaml
 
+from tests.fleet.kinds import write_math_taxonomy
 from tests.fleet.world import write_taxonomy
 from tests.services import free_port
 
@@ -59,6 +60,36 @@ def test_a_bad_spec_is_refused_before_anything_is_queued(tmp_path, good, change,
     done = submit(write(tmp_path, {**good, **change}), "--redis", "redis://127.0.0.1:9/0")
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_kind_s_inputs_are_checked_before_anything_is_queued(tmp_path, good):
+    """Translate and explain jobs name a source run with verified Python records and a
+    language synth translates into; a math job takes no judge; a kind must be known."""
+    empty_run = tmp_path / "empty-run"
+    empty_run.mkdir()
+    (empty_run / "run.json").write_text("{}")
+    math = write_math_taxonomy(tmp_path / "math.yaml")
+    derived = {k: v for k, v in good.items() if k not in ("taxonomy", "problems")}
+    cases = [
+        ({**good, "kind": "summarise"}, "job.yaml: kind: unknown kind 'summarise'"),
+        ({**derived, "kind": "translate", "source": str(empty_run)}, "job.yaml: languages"),
+        (
+            {**derived, "kind": "translate", "source": str(empty_run), "languages": ["cobol"]},
+            "job.yaml: languages: cannot translate into 'cobol'",
+        ),
+        (
+            {**derived, "kind": "translate", "source": str(empty_run), "languages": ["go"]},
+            "job.yaml: source: ",
+        ),
+        ({**derived, "kind": "explain", "source": str(tmp_path / "none")}, "job.yaml: source"),
+        ({**derived, "kind": "explain"}, "job.yaml: source"),
+        ({**good, "taxonomy": str(math), "judge": True}, "job.yaml: judge"),
+        ({**good, "system_prompts": str(tmp_path / "none.yaml")}, "job.yaml: system_prompts"),
+    ]
+    for spec, message in cases:
+        done = submit(write(tmp_path, spec), "--redis", "redis://127.0.0.1:9/0")
+        assert done.returncode == 2, (spec, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, (spec, done.stderr)
 
 
 def test_an_object_store_output_must_exist_to_be_queued(tmp_path, good, object_store):

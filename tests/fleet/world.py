@@ -14,7 +14,8 @@ from synth.engines.base import ChatRequest
 from synth.engines.replay import RecordingEngine
 from synth.engines.scripted import ScriptedEngine
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy
@@ -67,11 +68,11 @@ def respond(request: ChatRequest, index: int) -> str:
     raise AssertionError(request.tag)
 
 
-def config(problems: int) -> RunConfig:
-    return RunConfig(
+def config(problems: int) -> RunSettings:
+    return RunSettings(
         problems=problems,
         samples=2,
-        max_rounds=2,
+        max_attempts=2,
         batch_size=4,
         min_tests=2,
         limits=Limits(timeout_s=5, memory_mb=256),
@@ -85,13 +86,12 @@ def record_world(
     taxonomy = write_taxonomy(tmp / "taxonomy.yaml")
     replay = tmp / "replay.jsonl"
     store = RunStore(tmp / "local")
-    CodePipeline(
-        load_taxonomy(taxonomy),
+    run_here(
+        CodePipeline(load_taxonomy(taxonomy), config(problems)),
         RecordingEngine(ScriptedEngine(answer), replay),
         sandbox,
         store,
-        config(problems),
-    ).run()
+    )
     return taxonomy, replay, {r.id: r.status for r in store.records()}
 
 
@@ -102,7 +102,7 @@ def job_spec(
         "taxonomy": str(taxonomy),
         "problems": problems,
         "samples": 2,
-        "max_rounds": 2,
+        "max_attempts": 2,
         "batch_size": 4,
         "min_tests": 2,
         "engine": "replay",
@@ -117,13 +117,13 @@ def job_spec(
     return path
 
 
-def scripted_engine(spec):
+def scripted_engine(settings, seed):
     """The world's model as an engine plug-in (`engine: python`): a pure function of each
     request and its seed, so a chunk delivered again gets the very same answers."""
     return ScriptedEngine(respond, name="world")
 
 
-def crashing_engine(spec):
+def crashing_engine(settings, seed):
     """An engine plug-in (`engine: python`) that kills its worker process whenever a batch
     asks for a problem on the concept named in $SYNTH_TEST_POISON (a poison task), and
     answers like the world elsewhere."""

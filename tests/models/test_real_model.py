@@ -101,7 +101,8 @@ def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_en
     from synth.code.execute import run_tests
     from synth.code.problem_files import load_problem_file
     from synth.pipelines.code import CodePipeline
-    from synth.pipelines.config import RunConfig
+    from synth.pipelines.scheduler import run_here
+    from synth.pipelines.settings import RunSettings
     from synth.sandbox.base import Limits
     from synth.store import RunStore
     from synth.taxonomy import default_taxonomy_path, load_taxonomy
@@ -109,16 +110,14 @@ def test_a_small_code_run_on_the_real_model_verifies_solutions(tmp_path, real_en
     imported = load_problem_file(
         Path(__file__).parents[1] / "fixtures/real/easy-code-problems.jsonl"
     )
-    config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
+    config = RunSettings(problems=6, samples=2, max_attempts=2, seed=0, limits=Limits(timeout_s=10))
     store = RunStore(tmp_path / "code")
-    stats = CodePipeline(
-        load_taxonomy(default_taxonomy_path()),
+    stats = run_here(
+        CodePipeline(load_taxonomy(default_taxonomy_path()), config, imported=imported),
         real_engine,
         sandbox,
         store,
-        config,
-        imported=imported,
-    ).run()
+    )
     assert stats.slots_done == 6 and stats.problems_accepted >= 5  # given tests are never rejected
     verified = _check_run_against_its_shards(store, stats)
     for record in verified:
@@ -139,8 +138,9 @@ def test_a_small_math_run_on_the_real_model_verifies_answers(tmp_path, real_engi
     from pathlib import Path
 
     from synth.math.equivalence import check_equal
-    from synth.pipelines.config import RunConfig
     from synth.pipelines.math import MathPipeline
+    from synth.pipelines.scheduler import run_here
+    from synth.pipelines.settings import RunSettings
     from synth.sandbox.base import Limits
     from synth.store import RunStore
     from synth.taxonomy import load_taxonomy
@@ -154,9 +154,9 @@ def test_a_small_math_run_on_the_real_model_verifies_answers(tmp_path, real_engi
         ("What is the sum of the first 10 positive integers?", "55"),
         ("Simplify the fraction 18/24.", "\\frac{3}{4}"),
     ]
-    config = RunConfig(problems=6, samples=2, max_rounds=2, seed=0, limits=Limits(timeout_s=10))
+    config = RunSettings(problems=6, samples=2, max_attempts=2, seed=0, limits=Limits(timeout_s=10))
     store = RunStore(tmp_path / "math")
-    stats = MathPipeline(taxonomy, real_engine, sandbox, store, config, imported=imported).run()
+    stats = run_here(MathPipeline(taxonomy, config, imported=imported), real_engine, sandbox, store)
     verified = _check_run_against_its_shards(store, stats)
     for record in verified:
         answer = next(t for t in record.trajectories if t.verified).attempts[-1].sample.answer

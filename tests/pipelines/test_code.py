@@ -15,7 +15,8 @@ from synth.engines.scripted import ScriptedEngine
 from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.records import Record
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -125,11 +126,11 @@ def scenario(request: ChatRequest, index: int) -> str:
 
 
 @pytest.fixture
-def run_config() -> RunConfig:
-    return RunConfig(
+def run_config() -> RunSettings:
+    return RunSettings(
         problems=2,
         samples=2,
-        max_rounds=3,
+        max_attempts=3,
         seed=0,
         batch_size=2,
         min_tests=2,
@@ -142,7 +143,7 @@ def run_scenario(
 ) -> tuple[ScriptedEngine, RunStore, dict[str, Record]]:
     engine = ScriptedEngine(respond)
     store = RunStore(tmp_path / "run")
-    CodePipeline(TAXONOMY, engine, sandbox, store, config).run()
+    run_here(CodePipeline(TAXONOMY, config), engine, sandbox, store)
     records = {r.problem.entry_point if r.problem else r.id: r for r in store.records()}
     return engine, store, records
 
@@ -151,7 +152,7 @@ def test_buggy_sample_is_corrected_in_round_two_and_exported(
     tmp_path, sandbox, run_config, monkeypatch
 ):
     # Make slot 0 draw "clamping" and slot 1 "parity", whatever the sampler picks.
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     engine, store, records = run_scenario(tmp_path, sandbox, run_config)
 
     clamp = records["clamp"]
@@ -209,7 +210,7 @@ def test_export_pairs_each_answer_with_the_prompt_the_model_was_sent(
     """A template edited between generate and export must not change a dataset's prompts:
     the samples keep the messages they answered. Records from before (no prompts kept)
     still export, with the templates rendered at export time."""
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     engine, store, records = run_scenario(tmp_path, sandbox, run_config)
     sent = {r.tag: r.messages for r in engine.requests if r.tag in ("solution", "repair")}
     first, second = records["clamp"].trajectories
@@ -265,7 +266,7 @@ def test_export_pairs_each_answer_with_the_prompt_the_model_was_sent(
 def test_resume_skips_stored_slots_and_writes_nothing_twice(
     tmp_path, sandbox, run_config, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     run_scenario(tmp_path, sandbox, run_config)
     shards = sorted((tmp_path / "run" / "records").iterdir())
 
@@ -276,11 +277,11 @@ def test_resume_skips_stored_slots_and_writes_nothing_twice(
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox, monkeypatch):
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
-    config = RunConfig(
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
+    config = RunSettings(
         problems=2,
         samples=2,
-        max_rounds=3,
+        max_attempts=3,
         batch_size=1,
         min_tests=2,
         batches_in_flight=1,
@@ -333,7 +334,7 @@ def test_near_copy_of_an_earlier_problem_is_rejected(tmp_path, sandbox, run_conf
 def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(
     tmp_path, sandbox, run_config, monkeypatch
 ):
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     wrong_test = TESTS_A.replace("assert clamp(7, 7, 7) == 7", "assert clamp(7, 7, 7) == 8")
 
     def respond(request: ChatRequest, index: int) -> str:
@@ -363,7 +364,7 @@ def test_verified_problems_are_solved_again_from_a_run_directory(
     """A held-out set: the verified problems of one run, with their tests, for a new model."""
     from synth.code.problems import load_verified_problems
 
-    monkeypatch.setattr("synth.pipelines.code.sample_combo", _fixed_combos)
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
     run_scenario(tmp_path / "first", sandbox, run_config)
     imported = load_verified_problems(tmp_path / "first" / "run")
     assert [p.entry_point for p, _ in imported] == ["clamp"]
@@ -374,10 +375,10 @@ def test_verified_problems_are_solved_again_from_a_run_directory(
         assert request.tag == "solution" and "clamps an integer" in request.messages[0].content
         return GOOD_A if index == 0 else BUGGY_A
 
-    config = RunConfig(problems=1, samples=2, max_rounds=1, seed=5, limits=Limits(timeout_s=5))
+    config = RunSettings(problems=1, samples=2, max_attempts=1, seed=5, limits=Limits(timeout_s=5))
     store = RunStore(tmp_path / "again")
     engine = ScriptedEngine(answer)
-    CodePipeline(TAXONOMY, engine, sandbox, store, config, imported=imported).run()
+    run_here(CodePipeline(TAXONOMY, config, imported=imported), engine, sandbox, store)
     (record,) = store.records()
     assert record.status == "verified" and record.concept_ids == ("clamping",)
     assert [t.verified for t in record.trajectories] == [True, False]

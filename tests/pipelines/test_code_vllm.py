@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from synth.cli import app
 from synth.pipelines.code import CodePipeline
-from synth.pipelines.config import RunConfig
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import default_taxonomy_path, load_taxonomy
@@ -22,18 +23,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 def test_nonsense_from_a_real_model_is_rejected_with_reasons(tmp_path, vllm_engine, sandbox):
-    config = RunConfig(
+    config = RunSettings(
         problems=6,
         samples=3,
-        max_rounds=2,
+        max_attempts=2,
         batch_size=4,
         max_tokens=128,
         limits=Limits(timeout_s=5),
     )
     store = RunStore(tmp_path / "run")
-    stats = CodePipeline(
-        load_taxonomy(default_taxonomy_path()), vllm_engine, sandbox, store, config
-    ).run()
+    stats = run_here(
+        CodePipeline(load_taxonomy(default_taxonomy_path()), config), vllm_engine, sandbox, store
+    )
 
     records = list(store.records())
     assert sorted(r.slot for r in records) == list(range(6))
@@ -47,7 +48,7 @@ def test_nonsense_from_a_real_model_is_rejected_with_reasons(tmp_path, vllm_engi
 def test_generate_command_records_a_run_that_replays_identically(tmp_path, tiny_model):
     """`synth generate` as a user runs it, recorded; the replay engine reproduces the run."""
     recording = tmp_path / "completions.jsonl"
-    common = ["--problems", "3", "--samples", "2", "--max-rounds", "2", "--max-tokens", "64"]
+    common = ["--problems", "3", "--samples", "2", "--max-attempts", "2", "--max-tokens", "64"]
     live = CliRunner().invoke(
         app,
         [

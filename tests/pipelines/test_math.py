@@ -7,16 +7,15 @@ step (flagged). Problem 1's reference program crashes; problem 2's is not determ
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from synth.engines.base import ChatRequest
 from synth.engines.replay import RecordingEngine, ReplayEngine
 from synth.engines.scripted import ScriptedEngine
 from synth.export import ExportOptions, export_dataset, read_split
-from synth.pipelines.config import RunConfig
 from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.records import Record
 from synth.sandbox.base import Limits
 from synth.store import RunStore
@@ -75,15 +74,15 @@ def run(tmp_path, sandbox, engine, **overrides) -> list[Record]:
     settings = {
         "problems": 3,
         "samples": 3,
-        "max_rounds": 2,
+        "max_attempts": 2,
         "seed": 7,
         "batch_size": 3,
         "limits": Limits(timeout_s=20),
         "verify_workers": 1,
     }
-    config = RunConfig(**{**settings, **overrides})
+    config = RunSettings(**{**settings, **overrides})
     store = RunStore(tmp_path / "run")
-    MathPipeline(TAXONOMY, engine, sandbox, store, config).run()
+    run_here(MathPipeline(TAXONOMY, config), engine, sandbox, store)
     return sorted(store.records(), key=lambda r: r.slot)
 
 
@@ -124,7 +123,7 @@ def test_reference_answers_checks_and_corrections(tmp_path, sandbox, scripted):
 
 
 def test_drop_wrong_steps_rejects_the_flagged_sample(tmp_path, sandbox, scripted):
-    kept = run(tmp_path, sandbox, scripted, drop_wrong_steps=True, max_rounds=1)[0]
+    kept = run(tmp_path, sandbox, scripted, drop_wrong_steps=True, max_attempts=1)[0]
     reasons = [t.attempts[-1].verdict.reason for t in kept.trajectories]
     assert reasons == ["ok", "wrong_answer", "wrong_step"]
 
@@ -187,17 +186,17 @@ def test_imported_problems_take_the_majority_answer(tmp_path, sandbox):
     def answer(request: ChatRequest, index: int) -> str:
         return ["$\\boxed{4}$", "$\\boxed{4.0}$", "$\\boxed{5}$"][index]
 
-    config = RunConfig(problems=2, samples=3, max_rounds=1, seed=1, verify_workers=1)
+    config = RunSettings(problems=2, samples=3, max_attempts=1, seed=1, verify_workers=1)
     store = RunStore(tmp_path / "run")
     imported = [("What is two plus two, written as a number?", ""), ("What is 2 + 3?", "5")]
-    MathPipeline(
-        TAXONOMY,
+    run_here(
+        MathPipeline(
+            TAXONOMY, config.model_copy(update={"majority_share": 0.6}), imported=imported
+        ),
         ScriptedEngine(answer),
         sandbox,
         store,
-        replace(config, majority_share=0.6),
-        imported=imported,
-    ).run()
+    )
     voted, given = sorted(store.records(), key=lambda r: r.slot)
     assert (voted.problem.answer, voted.problem.answer_source) == ("4", "majority")
     assert [t.verified for t in voted.trajectories] == [True, True, False]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from synth.pipelines.config import RunConfig
 from synth.pipelines.math import MathPipeline
+from synth.pipelines.scheduler import run_here
+from synth.pipelines.settings import RunSettings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 from synth.taxonomy import load_taxonomy
@@ -23,9 +24,9 @@ MATH_TAXONOMY = load_taxonomy(Path(__file__).parents[2] / "taxonomies/math/skill
 
 
 def test_nonsense_math_is_rejected_with_reasons(tmp_path, vllm_engine, sandbox):
-    config = RunConfig(problems=4, samples=2, max_tokens=96, limits=Limits(timeout_s=5))
+    config = RunSettings(problems=4, samples=2, max_tokens=96, limits=Limits(timeout_s=5))
     store = RunStore(tmp_path / "generated")
-    stats = MathPipeline(MATH_TAXONOMY, vllm_engine, sandbox, store, config).run()
+    stats = run_here(MathPipeline(MATH_TAXONOMY, config), vllm_engine, sandbox, store)
     records = list(store.records())
     assert sorted(r.slot for r in records) == [0, 1, 2, 3]
     assert all(r.status == "rejected" and r.rejected_at and r.rejection for r in records)
@@ -34,19 +35,19 @@ def test_nonsense_math_is_rejected_with_reasons(tmp_path, vllm_engine, sandbox):
 
 def test_solutions_from_a_real_model_go_through_every_check(tmp_path, vllm_engine, sandbox):
     imported = [("What is 2 + 2?", "4"), ("What is half of 10?", "5"), ("Compute 3^2.", "9")]
-    config = RunConfig(
+    config = RunSettings(
         problems=3,
         samples=2,
-        max_rounds=2,
+        max_attempts=2,
         max_tokens=64,
         solution_style="code",
         max_tool_calls=1,
         limits=Limits(timeout_s=5),
     )
     store = RunStore(tmp_path / "imported")
-    stats = MathPipeline(
-        MATH_TAXONOMY, vllm_engine, sandbox, store, config, imported=imported
-    ).run()
+    stats = run_here(
+        MathPipeline(MATH_TAXONOMY, config, imported=imported), vllm_engine, sandbox, store
+    )
     records = sorted(store.records(), key=lambda r: r.slot)
     assert [r.problem.answer for r in records] == ["4", "5", "9"]
     assert all(r.status == "rejected" and r.rejected_at == "solution" for r in records)

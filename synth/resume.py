@@ -17,6 +17,9 @@ Run directories written before a setting was recorded (`LATER_SETTINGS`: the san
 limits, the lint rules, the near-duplicate threshold, the answer timeout) resume with a
 warning that the setting cannot be checked, and record it from then on.
 
+A setting renamed since a run started is read under its new name (`RENAMED`: `max_rounds`
+is `max_attempts`, the knob of correction attempts, since "rounds" means training rounds).
+
 Run directories written before the hashes existed have no `inputs`: their paths are compared
 resolved (a relative one against today's working directory, the best guess there is), a
 warning says their contents cannot be checked, and the resume records the hashes from then on.
@@ -39,6 +42,8 @@ LOCATIONS = ("taxonomy", "problems_from", "source")
 SHORT = 12  # hex digits of a sha256 shown in messages
 # Settings run.json has recorded only since they were found to change the data unchecked.
 LATER_SETTINGS = ("limits", "lint", "near_duplicate_threshold", "answer_timeout_s")
+# Settings run.json recorded under another name: old name -> name now.
+RENAMED = {"max_rounds": "max_attempts"}
 
 
 def resolved(location: str | Path | None) -> str | None:
@@ -82,6 +87,7 @@ def check_settings(store: RunStore, settings: dict[str, Any]) -> None:
     stored = store.read_settings()
     if stored is None:
         return
+    stored = {RENAMED.get(key, key): value for key, value in stored.items()}
     if "inputs" in stored:
         _check_inputs(stored["inputs"], settings.get("inputs", {}), store)
     else:

@@ -12,10 +12,10 @@ import pytest
 
 from synth.code.static import LintConfig
 from synth.errors import SynthError
-from synth.pipelines.config import RunConfig
-from synth.run import GenerateOptions, generate_settings
+from synth.pipelines.settings import RunSettings
+from synth.resume import LATER_SETTINGS, check_settings, describe_input, resolved, sha256_of
+from synth.run import GenerateOptions, RunPlace, generate_settings
 from synth.sandbox.base import Limits
-from synth.settings import LATER_SETTINGS, check_settings, describe_input, resolved, sha256_of
 from synth.store import RunStore
 
 
@@ -29,10 +29,13 @@ def files(tmp_path, monkeypatch):
     return tmp_path
 
 
-def settings_for(taxonomy, config: RunConfig | None = None, **options) -> dict:
+def settings_for(taxonomy, config: RunSettings | None = None, **options) -> dict:
     """run.json as `synth generate` writes it for these inputs."""
     return generate_settings(
-        GenerateOptions(out="unused", **options), config or RunConfig(), taxonomy, "code"
+        GenerateOptions(place=RunPlace(out="unused"), **options),
+        config or RunSettings(),
+        taxonomy,
+        "code",
     )
 
 
@@ -127,21 +130,21 @@ def test_other_settings_still_have_to_match(files):
 @pytest.mark.parametrize(
     ("changed", "named"),
     [
-        (RunConfig(limits=Limits(timeout_s=3)), "limits.timeout_s: stored 10.0, given 3.0"),
-        (RunConfig(limits=Limits(memory_mb=4096)), "limits.memory_mb: stored 1024, given 4096"),
-        (RunConfig(lint=LintConfig(tampering=())), "lint.tampering: stored ["),
+        (RunSettings(limits=Limits(timeout_s=3)), "limits.timeout_s: stored 10.0, given 3.0"),
+        (RunSettings(limits=Limits(memory_mb=4096)), "limits.memory_mb: stored 1024, given 4096"),
+        (RunSettings(lint=LintConfig(tampering=())), "lint.tampering: stored ["),
         (
-            RunConfig(near_duplicate_threshold=0.9),
+            RunSettings(near_duplicate_threshold=0.9),
             "near_duplicate_threshold: stored 0.7, given 0.9",
         ),
-        (RunConfig(answer_timeout_s=1.0), "answer_timeout_s: stored 5.0, given 1.0"),
+        (RunSettings(answer_timeout_s=1.0), "answer_timeout_s: stored 5.0, given 1.0"),
     ],
 )
 def test_every_setting_that_changes_the_data_is_compared_by_name(files, changed, named):
     """Sandbox limits and lint rules decide what passes, the threshold and the answer
     timeout what is kept: a resume under other values would mix two runs' data."""
     store = started(files, settings_for("tax.yaml"))
-    check_settings(store, settings_for("tax.yaml", RunConfig()))  # as written: resumes
+    check_settings(store, settings_for("tax.yaml", RunSettings()))  # as written: resumes
     with pytest.raises(SynthError, match=re.escape(named)):
         check_settings(store, settings_for("tax.yaml", changed))
 
@@ -149,17 +152,30 @@ def test_every_setting_that_changes_the_data_is_compared_by_name(files, changed,
 def test_a_run_from_before_those_settings_were_recorded_resumes_with_a_warning(files, caplog):
     old = {k: v for k, v in settings_for("tax.yaml").items() if k not in LATER_SETTINGS}
     store = started(files, old)
-    with caplog.at_level(logging.WARNING, logger="synth.settings"):
-        check_settings(store, settings_for("tax.yaml", RunConfig(limits=Limits(timeout_s=3))))
+    with caplog.at_level(logging.WARNING, logger="synth.resume"):
+        check_settings(store, settings_for("tax.yaml", RunSettings(limits=Limits(timeout_s=3))))
     assert "does not record limits, lint, near_duplicate_threshold, answer_timeout_s" in (
         caplog.text
     )
     # the resume records them (run.py writes run.json after the check): from then on, checked
-    store.write_settings(settings_for("tax.yaml", RunConfig(limits=Limits(timeout_s=3))))
+    store.write_settings(settings_for("tax.yaml", RunSettings(limits=Limits(timeout_s=3))))
     with pytest.raises(SynthError, match="limits.timeout_s: stored 3.0, given 10.0"):
         check_settings(store, settings_for("tax.yaml"))
     with pytest.raises(SynthError, match="seed: stored 0, given 1"):  # the rest as before
         check_settings(store, {**settings_for("tax.yaml"), "seed": 1})
+
+
+def test_a_run_from_before_max_attempts_was_named_so_resumes_and_is_compared(files):
+    """run.json recorded the knob of correction attempts as `max_rounds` before "rounds"
+    came to mean training rounds: read under its new name, with the other settings as
+    an earlier synth wrote them (no system prompts was null)."""
+    current = settings_for("tax.yaml")
+    old = {k: v for k, v in current.items() if k != "max_attempts"} | {"max_rounds": 3}
+    assert current["system_prompts"] is None  # as earlier run.json files hold it
+    store = started(files, old)
+    check_settings(store, current)
+    with pytest.raises(SynthError, match="max_attempts: stored 3, given 2"):
+        check_settings(store, settings_for("tax.yaml", RunSettings(max_attempts=2)))
 
 
 def test_an_old_run_without_hashes_resumes_with_a_warning(files, caplog):
@@ -169,7 +185,7 @@ def test_an_old_run_without_hashes_resumes_with_a_warning(files, caplog):
         "problems_from": None,
     }
     store = started(files, old)
-    with caplog.at_level(logging.WARNING, logger="synth.settings"):
+    with caplog.at_level(logging.WARNING, logger="synth.resume"):
         check_settings(store, settings_for(files / "tax.yaml"))
     assert "no hashes" in caplog.text and "cannot be checked" in caplog.text
     (files / "other.yaml").write_text("name: t\nareas: []\n")
