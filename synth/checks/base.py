@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import threading
 from functools import cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import TypeAdapter
+from pydantic import AfterValidator, TypeAdapter
 
-from synth.records import Frozen
+from synth.records import Frozen, Sample
 from synth.sandbox.base import Sandbox
+
+
+def without_prompts(samples: list[Sample]) -> list[Sample]:
+    """The samples less the messages they answered: those are export's, not a checker's,
+    and are never shipped."""
+    return [s.model_copy(update={"prompt": ()}) if s.prompt else s for s in samples]
+
+
+# A check's samples: checked on what they say, never on what they were asked.
+Samples = Annotated[list[Sample], AfterValidator(without_prompts)]
 
 
 class CheckTools:
@@ -78,6 +88,15 @@ class Check(Frozen):
         (result,) = results
         return result
 
+    def cut(self, fields: tuple[str, ...], width: int) -> list[Check]:
+        """Parts of this check whose list `fields` (aligned item by item) hold runs of
+        `width` consecutive items."""
+        count = len(getattr(self, fields[0]))
+        return [
+            self.model_copy(update={f: getattr(self, f)[start : start + width] for f in fields})
+            for start in range(0, count, max(1, width))
+        ]
+
     def result_json(self, result: Any) -> Any:
         return _adapter(type(self)).dump_python(result, mode="json")
 
@@ -90,7 +109,11 @@ def _adapter(kind: type[Check]) -> TypeAdapter:
     return TypeAdapter(kind.Result)
 
 
-def in_parts(items: list, width: int) -> list[list]:
-    """`items` in consecutive runs of `width` (at least one item each)."""
-    width = max(1, width)
-    return [items[i : i + width] for i in range(0, len(items), width)]
+def concatenated(results: list[list]) -> list:
+    """The results of parts cut by `Check.cut`, in order: one list."""
+    return [item for part in results for item in part]
+
+
+def merged(results: list[dict]) -> dict:
+    """The results of parts cut by key (one part per slot): one mapping."""
+    return {key: value for part in results for key, value in part.items()}

@@ -6,21 +6,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal
 
-from pydantic import field_validator
-
-from synth.checks.base import Check, CheckTools, in_parts
+from synth.checks.base import Check, CheckTools, Samples, concatenated, merged
 from synth.code.execute import TestRun, run_tests
 from synth.code.static import LintConfig
 from synth.code.tests import drop_vacuous
 from synth.code.verify import verdict_from_run, verify_samples
-from synth.records import Problem, Rejection, Sample, TestSuite, Verdict
+from synth.records import Problem, Rejection, TestSuite, Verdict
 from synth.sandbox.base import Limits
-
-
-def without_prompts(samples: list[Sample]) -> list[Sample]:
-    """The samples less the messages they answered: those are export's, not a checker's,
-    and are never shipped."""
-    return [s.model_copy(update={"prompt": ()}) if s.prompt else s for s in samples]
 
 
 class StubCheck(Check):
@@ -51,7 +43,7 @@ class StubCheck(Check):
         ]
 
     def join(self, results: list[dict]) -> dict[int, TestSuite | Rejection]:
-        return {slot: value for part in results for slot, value in part.items()}
+        return merged(results)
 
 
 class SampleTestsCheck(Check):
@@ -60,17 +52,12 @@ class SampleTestsCheck(Check):
     with the test run behind it. Parts as wide as `workers`."""
 
     kind: Literal["sample_tests"] = "sample_tests"
-    samples: list[Sample]
+    samples: Samples
     suites: dict[str, TestSuite]  # by problem id
     limits: Limits
     lint: LintConfig
     workers: int
     Result: ClassVar = list[tuple[Verdict, TestRun | None]]
-
-    @field_validator("samples")
-    @classmethod
-    def _without_prompts(cls, samples: list[Sample]) -> list[Sample]:
-        return without_prompts(samples)
 
     def run(self, tools: CheckTools) -> list[tuple[Verdict, TestRun | None]]:
         return verify_samples(
@@ -79,17 +66,14 @@ class SampleTestsCheck(Check):
 
     def split(self) -> list[Check]:
         return [
-            self.model_copy(
-                update={
-                    "samples": part,
-                    "suites": {s.problem_id: self.suites[s.problem_id] for s in part},
-                }
+            part.model_copy(
+                update={"suites": {s.problem_id: self.suites[s.problem_id] for s in part.samples}}
             )
-            for part in in_parts(self.samples, self.workers)
+            for part in self.cut(("samples",), self.workers)
         ]
 
     def join(self, results: list[list]) -> list[tuple[Verdict, TestRun | None]]:
-        return [item for part in results for item in part]
+        return concatenated(results)
 
 
 class TranslationCheck(Check):
@@ -98,17 +82,12 @@ class TranslationCheck(Check):
     sample, in order. Parts as wide as `workers`."""
 
     kind: Literal["translation"] = "translation"
-    samples: list[Sample]
+    samples: Samples
     languages: list[str]  # per sample
     entry_points: list[str]  # per sample
     limits: Limits
     workers: int
     Result: ClassVar = list[Verdict]
-
-    @field_validator("samples")
-    @classmethod
-    def _without_prompts(cls, samples: list[Sample]) -> list[Sample]:
-        return without_prompts(samples)
 
     def run(self, tools: CheckTools) -> list[Verdict]:
         from synth.code.translate import check_translation
@@ -120,20 +99,10 @@ class TranslationCheck(Check):
             )
 
     def split(self) -> list[Check]:
-        indexes = in_parts(list(range(len(self.samples))), self.workers)
-        return [
-            self.model_copy(
-                update={
-                    "samples": [self.samples[i] for i in part],
-                    "languages": [self.languages[i] for i in part],
-                    "entry_points": [self.entry_points[i] for i in part],
-                }
-            )
-            for part in indexes
-        ]
+        return self.cut(("samples", "languages", "entry_points"), self.workers)
 
     def join(self, results: list[list]) -> list[Verdict]:
-        return [item for part in results for item in part]
+        return concatenated(results)
 
 
 class RebuildCheck(Check):
@@ -142,16 +111,11 @@ class RebuildCheck(Check):
     order, reason `rebuild_passes` or `rebuild_fails`."""
 
     kind: Literal["rebuild"] = "rebuild"
-    probes: list[Sample]
+    probes: Samples
     suites: list[TestSuite]  # per probe
     limits: Limits
     workers: int
     Result: ClassVar = list[Verdict]
-
-    @field_validator("probes")
-    @classmethod
-    def _without_prompts(cls, samples: list[Sample]) -> list[Sample]:
-        return without_prompts(samples)
 
     def run(self, tools: CheckTools) -> list[Verdict]:
         def check(index: int) -> Verdict:

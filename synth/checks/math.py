@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import field_validator
-
-from synth.checks.base import Check, CheckTools, in_parts
-from synth.checks.code import without_prompts
+from synth.checks.base import Check, CheckTools, Samples, concatenated, merged
 from synth.math.reference import checkable, reference_answer, run_reference
 from synth.math.verify import math_verdict
-from synth.records import MathProblem, Rejection, Sample, Verdict
+from synth.records import MathProblem, Rejection, Verdict
 from synth.sandbox import run_source
 from synth.sandbox.base import Limits
 
@@ -51,7 +48,7 @@ class ReferenceCheck(Check):
         ]
 
     def join(self, results: list[dict]) -> dict[int, str | Rejection]:
-        return {slot: value for part in results for slot, value in part.items()}
+        return merged(results)
 
 
 class CodeRunCheck(Check):
@@ -73,10 +70,10 @@ class CodeRunCheck(Check):
         return f"{result.stdout}{result.stderr[-1000:]}\n[{result.status}, exit code {result.exit_code}]"
 
     def split(self) -> list[Check]:
-        return [self.model_copy(update={"codes": [code]}) for code in self.codes]
+        return self.cut(("codes",), 1)
 
     def join(self, results: list[list[str]]) -> list[str]:
-        return [output for part in results for output in part]
+        return concatenated(results)
 
 
 class MajorityCheck(Check):
@@ -115,16 +112,11 @@ class AnswerCheck(Check):
     with sympy: a verdict per sample, in order (synth.math.verify.math_verdict)."""
 
     kind: Literal["answers"] = "answers"
-    samples: list[Sample]
+    samples: Samples
     golds: list[str]  # per sample: the ground truth
     drop_wrong_steps: bool
     answer_timeout_s: float
     Result: ClassVar = list[Verdict]
-
-    @field_validator("samples")
-    @classmethod
-    def _without_prompts(cls, samples: list[Sample]) -> list[Sample]:
-        return without_prompts(samples)
 
     def run(self, tools: CheckTools) -> list[Verdict]:
         checker = tools.answer_checker(self.answer_timeout_s)
@@ -143,16 +135,7 @@ class AnswerCheck(Check):
         ]
 
     def split(self) -> list[Check]:
-        indexes = in_parts(list(range(len(self.samples))), PART_WIDTH)
-        return [
-            self.model_copy(
-                update={
-                    "samples": [self.samples[i] for i in part],
-                    "golds": [self.golds[i] for i in part],
-                }
-            )
-            for part in indexes
-        ]
+        return self.cut(("samples", "golds"), PART_WIDTH)
 
     def join(self, results: list[list[Verdict]]) -> list[Verdict]:
-        return [item for part in results for item in part]
+        return concatenated(results)

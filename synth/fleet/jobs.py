@@ -39,7 +39,7 @@ written), so a mistake costs a second and queues nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -65,6 +65,12 @@ class FleetSettings(Settings):
         5, ge=1, description="deliveries of a chunk (its worker died) before it is parked"
     )
 
+    Run: ClassVar[type[Settings]]  # the settings of the job's kind, a part of the spec
+
+    def run_settings(self) -> Any:
+        """The settings of the job's kind, as a local run of it takes them."""
+        return self.Run.model_validate(self.model_dump(include=set(self.Run.model_fields)))
+
     def engine_settings(self) -> EngineSettings:
         """The engine every generate worker opens for this job."""
         return EngineSettings.model_validate(
@@ -73,32 +79,24 @@ class FleetSettings(Settings):
 
 
 class GenerateJob(FleetSettings, EngineSettings, RunSettings):
+    Run = RunSettings
     kind: Literal["generate"] = "generate"
     taxonomy: str | None = Field(None, description="the skill taxonomy (default: the code one)")
     problems_from: str | None = Field(
         None, description="solve these problems instead (as `synth generate --problems-from`)"
     )
 
-    def run_settings(self) -> RunSettings:
-        return RunSettings.model_validate(self.model_dump(include=set(RunSettings.model_fields)))
-
 
 class TranslateJob(FleetSettings, EngineSettings, TranslateSettings):
+    Run = TranslateSettings
     kind: Literal["translate"]
     source: str = Field(description="the run directory of the verified Python records")
 
-    def run_settings(self) -> TranslateSettings:
-        fields = set(TranslateSettings.model_fields)
-        return TranslateSettings.model_validate(self.model_dump(include=fields))
-
 
 class ExplainJob(FleetSettings, EngineSettings, ExplainSettings):
+    Run = ExplainSettings
     kind: Literal["explain"]
     source: str = Field(description="the run directory of the verified Python records")
-
-    def run_settings(self) -> ExplainSettings:
-        fields = set(ExplainSettings.model_fields)
-        return ExplainSettings.model_validate(self.model_dump(include=fields))
 
 
 JobSpec = GenerateJob | TranslateJob | ExplainJob

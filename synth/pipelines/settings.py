@@ -48,6 +48,18 @@ def _from_file(load, path: str | Path) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def judge_from(value: Any, builtin: Path) -> Any:
+    """A judge setting as a YAML file gives it: `true` (the built-in config), `false`
+    (none), a config file's path, or the config itself."""
+    if value is True:
+        return load_judge_config(builtin)
+    if value is False:
+        return None
+    if isinstance(value, str | Path):
+        return _from_file(load_judge_config, value)
+    return value
+
+
 def field_of(model: type[BaseModel], name: str, default: Any = _SAME) -> Any:
     """`model`'s field `name` (its bounds, help and aliases) for another model to declare,
     with another default if given: a kind whose default differs declares only the value."""
@@ -120,13 +132,7 @@ class CodeSettings(Settings):
     @field_validator("judge", mode="before")
     @classmethod
     def _judge_from_file(cls, value: Any) -> Any:
-        if value is True:
-            return load_judge_config(DEFAULT_CONFIG)
-        if value is False:
-            return None
-        if isinstance(value, str | Path):
-            return _from_file(load_judge_config, value)
-        return value
+        return judge_from(value, DEFAULT_CONFIG)
 
     @field_validator("system_prompts", mode="before")
     @classmethod
@@ -214,13 +220,7 @@ class ExplainSettings(PacingSettings):
     def _judge_from_file(cls, value: Any) -> Any:
         from synth.code.explain import EXPLAIN_JUDGE_CONFIG
 
-        if value is True:
-            return load_judge_config(EXPLAIN_JUDGE_CONFIG)
-        if value is False:
-            return None
-        if isinstance(value, str | Path):
-            return _from_file(load_judge_config, value)
-        return value
+        return judge_from(value, EXPLAIN_JUDGE_CONFIG)
 
 
 PACING = frozenset(PacingSettings.model_fields)
