@@ -2,8 +2,13 @@
 
 Keys (all under synth:job:<id>): the hash itself (spec, status, created, slots, chunks),
 `:done` (set of chunk numbers), `:parked` (hash chunk -> reason), `:attempts` (hash chunk ->
-deliveries so far). The effects of a chunk are its records in the run directory; the state
-only says what is finished, so a chunk run twice (a redelivery) is harmless.
+deliveries so far), `:counts` (hash: the counts of the records stored so far, added to as
+each batch is stored, so a job's status reads a few keys whatever its size). The effects
+of a chunk are its records in the run directory; the state only says what is finished, so
+a chunk run twice (a redelivery) is harmless to the data. The counts are the exception:
+two deliveries of one chunk running at once each store, and count, the same records (the
+store reads such a record once); so the run directory stays the source of truth, and a
+job's counts are recounted from it once the job is finished (`recounted`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 
 import redis
 
+from synth.counts import RunCounts
 from synth.errors import SynthError
 
 # A job's status: queued (until every chunk is done or parked), cancelled, finished.
@@ -54,7 +60,8 @@ class JobState:
         self.client.zadd("synth:jobs", {self.id: time.time()})
 
     def delete(self) -> None:
-        self.client.delete(self.key, *(self.key + s for s in (":done", ":parked", ":attempts")))
+        suffixes = (":done", ":parked", ":attempts", ":counts")
+        self.client.delete(self.key, *(self.key + s for s in suffixes))
         self.client.zrem("synth:jobs", self.id)
 
     def exists(self) -> bool:
@@ -111,6 +118,58 @@ class JobState:
         closed = self.done_chunks() | set(self.parked())
         return [c for c in range(self.chunks()) if c not in closed]
 
+    # --- counts -----------------------------------------------------------------------
+
+    def add_counts(self, counts: RunCounts) -> None:
+        """Add the counts of records just stored (one round trip)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for field, value in _fields(counts).items():
+                pipe.hincrby(self.key + ":counts", field, value)
+            pipe.execute()
+
+    def counts(self) -> RunCounts | None:
+        """The counts added so far, or None for a job that never counted (one from an older
+        synth: count its run directory instead)."""
+        fields = self.client.hgetall(self.key + ":counts")
+        return _counts(fields) if fields else None
+
+    def recounted(self) -> bool:
+        return self.client.hget(self.key, "recounted") == "1"
+
+    def reopen(self) -> None:
+        """A resumed job stores records again: its next finish is recounted again."""
+        self.client.hdel(self.key, "recounted")
+
+    def set_counts(self, counts: RunCounts) -> None:
+        """Replace the counts with a recount from the run directory (the source of truth)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key + ":counts")
+            pipe.hset(self.key + ":counts", mapping={"slots_done": 0, **_fields(counts)})
+            pipe.hset(self.key, "recounted", "1")
+            pipe.execute()
+
     def _finish_if_complete(self) -> None:
         if not self.open_chunks() and self.status() == "queued":
             self.set_status("finished")
+
+
+_REJECTED = "rejected:"
+
+
+def _fields(counts: RunCounts) -> dict[str, int]:
+    """RunCounts as the fields of a Redis hash (rejections one field each)."""
+    fields = {
+        name: getattr(counts, name) for name in RunCounts.__dataclass_fields__ if name != "rejected"
+    }
+    fields |= {_REJECTED + key: n for key, n in counts.rejected.items()}
+    return {name: int(value) for name, value in fields.items() if value}
+
+
+def _counts(fields: dict[str, str]) -> RunCounts:
+    counts = RunCounts()
+    for name, value in fields.items():
+        if name.startswith(_REJECTED):
+            counts.rejected[name.removeprefix(_REJECTED)] = int(value)
+        elif name in RunCounts.__dataclass_fields__:
+            setattr(counts, name, int(value))
+    return counts

@@ -60,6 +60,7 @@ def resume_job(job_id: str, redis: str) -> int:
     """Queue again every chunk not done (parked ones included); returns how many."""
     state = JobState(connect(redis), job_id).require()
     state.unpark_all()
+    state.reopen()
     chunks = state.open_chunks()
     state.set_status("queued" if chunks else "finished")
     _queue(job_id, chunks, redis)
@@ -88,9 +89,16 @@ class JobStatus:
 
 
 def job_status(job_id: str, redis: str) -> JobStatus:
+    """A job's progress. While it runs, its counts are the ones its workers add in Redis as
+    they store records (a few keys, whatever the job's size); once it is finished, they
+    are recounted from its run directory, the source of truth, once."""
     state = JobState(connect(redis), job_id).require()
     spec = job_spec(state.spec())
-    counts = run_counts(RunStore(output_dir(spec)))
+    counts = state.counts()
+    if counts is None or (state.status() == "finished" and not state.recounted()):
+        counts = run_counts(RunStore(output_dir(spec)))
+        if state.status() == "finished":
+            state.set_counts(counts)
     records, verified = counts.slots_done, counts.problems_with_verified_solution
     rejected = dict(counts.rejected)
     elapsed = max(time.time() - state.created(), 1e-9)

@@ -28,6 +28,7 @@ from celery.signals import worker_process_shutdown
 from kombu.exceptions import OperationalError
 
 from synth.checks import Check, CheckTools, check_from_json
+from synth.counts import count_records
 from synth.errors import SynthError
 from synth.fleet.app import app, check_timeout, redis_url, visibility_timeout
 from synth.fleet.jobs import chunk, job_kind, job_spec, output_dir
@@ -227,13 +228,21 @@ def generate_chunk(job_id: str, chunk_number: int) -> str:
             if cancelled:
                 raise Cancelled()
 
+    def stored(records) -> None:
+        _patiently(lambda: state.add_counts(count_records(records)))
+
     slots = chunk(spec, state.slots(), chunk_number)
     while True:  # a Redis restart mid-chunk: wait for it, then go on (stored slots skip)
         try:
             kind = job_kind(spec)  # fresh each time: it remembers what the store holds
             engine = _engine(spec.engine_settings(), spec.seed)
             scheduler = Scheduler(
-                engine, RunStore(output_dir(spec)), remote_check, spec, on_update=watch
+                engine,
+                RunStore(output_dir(spec)),
+                remote_check,
+                spec,
+                on_update=watch,
+                on_stored=stored,
             )
             scheduler.run(kind, slots)
             break

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.counts import run_counts
+from synth.counts import count_records, run_counts
 from synth.fleet.state import JobState, connect
 from synth.fleet.submit import job_status
 from synth.store import RunStore
@@ -43,3 +43,35 @@ def test_a_job_status_counts_its_records_like_a_local_run(
     assert "job job-1: queued" in shown.output and "rejected tests/tests_vacuous: 1" in shown.output
     as_json = CliRunner().invoke(app, ["status", "job-1", "--redis", redis_server.url, "--json"])
     assert json.loads(as_json.stdout)["records"] == 2
+
+
+def test_a_running_job_s_counts_come_from_redis_and_a_finished_one_is_recounted(
+    tmp_path, sandbox, redis_server, monkeypatch
+):
+    """While a job runs its status reads the counts its workers add (no shard is read, so
+    it costs the same for any size of job); a chunk run twice at once counts its records
+    twice there, and the finished job is recounted once from the run directory."""
+    monkeypatch.setattr("synth.pipelines.batch.sample_combo", _fixed_combos)
+    run_scenario(tmp_path, sandbox, CODE)
+    output = str(tmp_path / "run")
+    state = JobState(connect(redis_server.url), "job-2")
+    state.create({"problems": 2, "output": output, "chunk_slots": 2}, slots=2, chunks=1)
+    records = list(RunStore(output).records())
+    state.add_counts(count_records(records))
+    state.add_counts(count_records(records))  # a second delivery of the chunk, at once
+
+    def no_reading(store):
+        raise AssertionError("a running job's status read its run directory")
+
+    monkeypatch.setattr("synth.fleet.submit.run_counts", no_reading)
+    running = job_status("job-2", redis_server.url)
+    assert (running.records, running.verified) == (4, 2)
+    assert running.rejected == {"tests/tests_vacuous": 2}
+    monkeypatch.undo()
+
+    state.done(0)  # the last chunk: the job is finished
+    finished = job_status("job-2", redis_server.url)
+    assert (finished.status, finished.records, finished.verified) == ("finished", 2, 1)
+    assert finished.rejected == {"tests/tests_vacuous": 1}
+    monkeypatch.setattr("synth.fleet.submit.run_counts", no_reading)  # recounted once
+    assert job_status("job-2", redis_server.url).records == 2
