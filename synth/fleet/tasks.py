@@ -49,6 +49,8 @@ class _Worker:
     lock = threading.Lock()
     engine = None
     engine_settings = None  # what the engine was opened with (and the seed)
+    kind = None  # the last job's pipeline kind, and its id
+    kind_job = None
     tools: CheckTools | None = None
     sandbox_kind = "auto"
 
@@ -70,6 +72,16 @@ def _tools() -> CheckTools:
             log.info("sandbox: %s %s", sandbox.describe(), sandbox.auto_reason)
             _Worker.tools = CheckTools(sandbox, workers=1)
         return _Worker.tools
+
+
+def _kind(job_id: str, spec):
+    """The job's pipeline kind, kept for the job's next chunk: its inputs (a source run's
+    records, a problems file, the taxonomy) are read once per process, not once per chunk.
+    Reusing it is safe: a kind's batches keep no state, and what it remembers of stored
+    records (the near-duplicate index) it is shown again, idempotently, every chunk."""
+    if _Worker.kind_job != job_id:
+        _Worker.kind, _Worker.kind_job = job_kind(spec), job_id
+    return _Worker.kind
 
 
 def _allow_checker_processes() -> None:
@@ -234,7 +246,7 @@ def generate_chunk(job_id: str, chunk_number: int) -> str:
     slots = chunk(spec, state.slots(), chunk_number)
     while True:  # a Redis restart mid-chunk: wait for it, then go on (stored slots skip)
         try:
-            kind = job_kind(spec)  # fresh each time: it remembers what the store holds
+            kind = _kind(job_id, spec)
             engine = _engine(spec.engine_settings(), spec.seed)
             scheduler = Scheduler(
                 engine,
