@@ -347,15 +347,18 @@ class _Taken:
 
 
 def _read_parquet(source, need: list[str] | None) -> pa.Table:
-    return pq.read_table(source, columns=need, read_dictionary=["shard"])
+    with pq.ParquetFile(source, read_dictionary=["shard"]) as parquet:
+        held = parquet.schema_arrow.names
+        for name in need or SCHEMA.names:
+            if name not in held:
+                raise Unreadable(f"no column {name!r}")
+        return parquet.read(columns=need)
 
 
 def _checked(table: pa.Table, need: list[str] | None) -> pa.Table:
-    """`table` if it holds the columns asked for (all of SCHEMA when None), typed as
-    SCHEMA says; else Unreadable naming the first that is not."""
+    """`table` if its columns (all of SCHEMA when `need` is None) are typed as SCHEMA
+    says; else Unreadable naming the first that is not."""
     for name in need or SCHEMA.names:
-        if name not in table.column_names:
-            raise Unreadable(f"no column {name!r}")
         want = SHARD_TYPE if name == "shard" else SCHEMA.field(name).type
         got = table.schema.field(name).type
         if got != want:
@@ -384,7 +387,7 @@ def _first_copies(table: pa.Table) -> pa.Table:
     table = table.take(order)
     positions = pa.table({"id": table["id"], "at": np.arange(table.num_rows)})
     firsts = positions.group_by("id", use_threads=False).aggregate([("at", "min")])["at_min"]
-    return table.take(pc.sort_indices(firsts))
+    return table.take(np.sort(firsts.to_numpy()))
 
 
 def _merged_name(level: int, sources: list[str]) -> str:
