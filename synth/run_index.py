@@ -48,7 +48,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -385,9 +384,9 @@ def _first_copies(table: pa.Table) -> pa.Table:
         sort_keys=[("shard", "ascending"), ("line", "ascending")],
     )
     table = table.take(order)
-    positions = pa.table({"id": table["id"], "at": np.arange(table.num_rows)})
+    positions = pa.table({"id": table["id"], "at": pa.array(range(table.num_rows), pa.int64())})
     firsts = positions.group_by("id", use_threads=False).aggregate([("at", "min")])["at_min"]
-    return table.take(np.sort(firsts.to_numpy()))
+    return table.take(pc.take(firsts, pc.sort_indices(firsts)))
 
 
 def _merged_name(level: int, sources: list[str]) -> str:
