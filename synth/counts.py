@@ -4,18 +4,34 @@
 these, so a resumed run (or one with nothing left to do) describes the whole run, not the
 invocation that happened to write last. Counts come from the records alone, never from an
 invocation's memory: the same records give the same counts, however many invocations
-stored them.
+stored them. What a record adds is its row of the run index (synth.run_index.entry), so
+counts read from the index and counts of records in hand follow one rule.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from synth.records import Record
+from synth.run_index import entry_table
 from synth.store import RunStore
+
+COUNTED = (
+    "status",
+    "problem_accepted",
+    "rejection_keys",
+    "samples",
+    "verified",
+    "corrected",
+    "prompt_tokens",
+    "completion_tokens",
+)  # the index columns the counts add up
 
 
 @dataclass
@@ -37,18 +53,31 @@ class RunCounts:
 
     def add(self, record: Record) -> None:
         """Count one stored record (a slot done)."""
-        self.slots_done += 1
-        if record.rejected_at not in ("problem", "reference"):
-            self.problems_accepted += 1
-        self.problems_with_verified_solution += record.status == "verified"
-        self.rejected.update(record.rejection_keys())
-        for trajectory in record.trajectories:
-            self.verified += trajectory.verified
-            self.corrected += trajectory.corrected
-            for attempt in trajectory.attempts:
-                self.samples += 1
-                self.prompt_tokens += attempt.sample.prompt_tokens
-                self.completion_tokens += attempt.sample.completion_tokens
+        more = count_records([record])
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, getattr(self, name) + getattr(more, name))
+
+    @classmethod
+    def of_index(cls, rows: pa.Table) -> RunCounts:
+        """The counts of index rows (the COUNTED columns of synth.run_index.SCHEMA), each
+        row one record."""
+
+        def total(column: str | pa.ChunkedArray) -> int:
+            values = rows[column] if isinstance(column, str) else column
+            return int(pc.sum(values).as_py() or 0)
+
+        keys = pc.value_counts(pc.list_flatten(rows["rejection_keys"]))
+        return cls(
+            slots_done=rows.num_rows,
+            problems_accepted=total("problem_accepted"),
+            samples=total("samples"),
+            verified=total("verified"),
+            corrected=total("corrected"),
+            problems_with_verified_solution=total(pc.equal(rows["status"], "verified")),
+            rejected=Counter({k["values"]: k["counts"] for k in keys.to_pylist()}),
+            prompt_tokens=total("prompt_tokens"),
+            completion_tokens=total("completion_tokens"),
+        )
 
     def __add__(self, other: RunCounts) -> RunCounts:
         return RunCounts(
@@ -75,19 +104,11 @@ class RunCounts:
 
 
 def count_records(records: Iterable[Record]) -> RunCounts:
-    """The counts of `records`, each counted once."""
-    counts = RunCounts()
-    for record in records:
-        counts.add(record)
-    return counts
+    """The counts of `records`, each counted once (as listed; ids are not compared)."""
+    return RunCounts.of_index(entry_table("", enumerate(records, start=1)))
 
 
 def run_counts(store: RunStore) -> RunCounts:
-    """The whole run's counts, from the store; the one place every reader gets them from.
-
-    Today this reads every record of every shard (the store's `records()`, which skips a
-    record stored twice), so it costs what a resume's start-up read costs. The scale work
-    (an index beside the shards, written with each shard) swaps this body for a read of
-    that index: per-shard RunCounts summed with `+`, no record parsed. Callers need not
-    change."""
-    return count_records(store.records())
+    """The whole run's counts, from the store's index (no record parsed; a record stored
+    twice counts once); the one place every reader gets them from."""
+    return RunCounts.of_index(store.index(COUNTED))

@@ -1,7 +1,7 @@
 """`synth status RUN_DIR`: where a local run stands, read from its directory alone.
 
-The counts are the whole run's, from the stored records (synth.counts), so they are right
-whatever summary.json says. Whether the run is going comes from summary.json, which a
+The counts are the whole run's, from the run index (synth.counts, synth/run_index.py: no
+record is parsed), so they are right whatever summary.json says. Whether the run is going comes from summary.json, which a
 running `synth generate` rewrites after every batch: `running` is believed only while the
 writer's process is still there (checked when it ran on this host; from another host the
 view says it cannot check, and how long ago the last batch landed). The ETA is this
@@ -10,7 +10,10 @@ left; there is none before its first batch, and none for a run that is not going
 
 Reading is safe beside a writer: shards and summary.json are each replaced whole (a temp
 file renamed into place, or one object-store PUT), and temp files are never listed as
-shards, so a reader sees a shard whole or not at all. Nothing here writes to the run.
+shards, so a reader sees a shard whole or not at all. Nothing here writes the run's records,
+settings or summary; a shard without an index entry (a run older than the index, or a writer
+killed between a shard and its entry) gets its entry written, as every reader of the index
+does (best effort: a run directory that cannot be written is read all the same).
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
-"""Durable, append-only record shards in a run directory, and resume.
+"""Durable, append-only record shards in a run directory, their index, and resume.
 
 Layout of a run directory:
 
     run.json                 the run's settings (a resumed run must match them)
     records/shard-*.jsonl    one JSON Record per line; each shard is written once, whole
+    index/*.parquet          what resume and status need of each record (synth/run_index.py)
     summary.json             the whole run's counts, and what the last `synth generate` over
                              this directory did (written as it goes: see synth/summary.py)
 
-A run directory is a local path or an fsspec URL (`s3://bucket/runs/r1`, `gs://...`, any
-protocol whose fsspec implementation is installed; credentials and endpoints come from the
-usual environment, e.g. AWS_ACCESS_KEY_ID and AWS_ENDPOINT_URL). On a local disk a shard is
-written to a temporary file, fsynced and renamed into place; on an object store it is one
-PUT, which the store shows whole or not at all. Either way a crash leaves the whole shard or
-none of it, never half a line. Record ids are deterministic (seed and slot), and `write`
-skips ids already stored, so re-running or resuming a run never writes a record twice.
+A run directory is a local path or an fsspec URL (synth/run_dir.py). Either way a file is
+written whole or not at all: a crash leaves the whole shard or none of it, never half a
+line. A shard's index entry is written after the shard; a shard without one is indexed
+from the shard by the next read, so the shards stay the source of truth. Record ids are
+deterministic (seed and slot), and `write` skips ids already stored, so re-running or
+resuming a run never writes a record twice.
 """
 
 from __future__ import annotations
@@ -21,137 +21,27 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
-from pydantic import ValidationError
+import pyarrow as pa
 
 from synth.errors import SynthError
 from synth.records import Record
+from synth.run_dir import SHARDS, is_url, local_path, open_dir
+from synth.run_index import RunIndex
+from synth.shards import parse_shard, shard_name, shard_text
 
-SHARDS = "records"
-READ_AT_ONCE = 32  # shards fetched concurrently from an object store
-
-
-def is_url(location: str | Path) -> bool:
-    """Whether a run directory is an fsspec URL rather than a local path."""
-    text = str(location)
-    return "://" in text and not text.startswith("file://")
+__all__ = ["RunStore", "StoredProblem", "is_url", "local_path"]
 
 
-def local_path(location: str | Path) -> Path:
-    """A local run directory's path (a `file://` URL is one too)."""
-    return Path(str(location).removeprefix("file://"))
+class StoredProblem(NamedTuple):
+    """A stored record's problem, as a resumed run's near-duplicate index needs it."""
 
-
-class _LocalDir:
-    """A run directory on a local (or network-mounted) file system."""
-
-    def __init__(self, location: str | Path) -> None:
-        self.root = local_path(location)
-
-    def exists(self) -> bool:
-        return self.root.is_dir()
-
-    def read(self, name: str) -> str | None:
-        path = self.root / name
-        return path.read_text(encoding="utf-8") if path.exists() else None
-
-    def write(self, name: str, text: str) -> None:
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-    def remove(self, name: str) -> None:
-        (self.root / name).unlink(missing_ok=True)
-
-    def shard_names(self) -> list[str]:
-        folder = self.root / SHARDS
-        return sorted(p.name for p in folder.glob("shard-*.jsonl")) if folder.is_dir() else []
-
-    def read_shards(self, names: list[str]) -> Iterator[tuple[str, str]]:
-        for name in names:
-            yield name, (self.root / SHARDS / name).read_text(encoding="utf-8")
-
-
-class _RemoteDir:
-    """A run directory under an fsspec URL (an object store): whole-object writes only."""
-
-    def __init__(self, url: str) -> None:
-        import fsspec
-
-        try:
-            self.fs, self.root = fsspec.core.url_to_fs(url)
-        except (ValueError, ImportError) as exc:  # unknown protocol, or its package missing
-            raise SynthError(url, f"cannot open this URL: {exc}") from None
-        self.url = url
-
-    def _path(self, name: str) -> str:
-        return f"{self.root.rstrip('/')}/{name}"
-
-    def _call(self, action, *args, absent_ok: bool = False):
-        """`action(*args)` on the store. Failures (refused, unreachable, no credentials, no
-        such bucket: each backend has its own exception types) are named; with `absent_ok`
-        a FileNotFoundError passes through for the caller to take as "nothing there"."""
-        try:
-            return action(*args)
-        except FileNotFoundError as exc:
-            if absent_ok:
-                raise
-            raise self._failed(exc) from None
-        except Exception as exc:  # noqa: BLE001 - the backend's own error types
-            raise self._failed(exc) from None
-
-    def _failed(self, exc: Exception) -> SynthError:
-        return SynthError(self.url, f"the object store failed: {exc.__class__.__name__}: {exc}")
-
-    def exists(self) -> bool:
-        return self.read("run.json") is not None or bool(self.shard_names())
-
-    def read(self, name: str) -> str | None:
-        try:
-            return self._call(self.fs.cat_file, self._path(name), absent_ok=True).decode("utf-8")
-        except FileNotFoundError:
-            return None
-
-    def write(self, name: str, text: str) -> None:
-        self._call(self.fs.pipe_file, self._path(name), text.encode("utf-8"))
-
-    def remove(self, name: str) -> None:
-        try:
-            self._call(self.fs.rm_file, self._path(name), absent_ok=True)
-        except FileNotFoundError:
-            pass
-
-    def shard_names(self) -> list[str]:
-        folder = self._path(SHARDS)
-        self.fs.invalidate_cache(folder)  # other workers add shards all the time
-        try:
-            paths = self._call(self.fs.ls, folder, False, absent_ok=True)
-        except FileNotFoundError:
-            return []
-        names = (p.rsplit("/", 1)[-1] for p in paths)
-        return sorted(n for n in names if n.startswith("shard-") and n.endswith(".jsonl"))
-
-    def read_shards(self, names: list[str]) -> Iterator[tuple[str, str]]:
-        for start in range(0, len(names), READ_AT_ONCE):
-            group = names[start : start + READ_AT_ONCE]
-            paths = [self._path(f"{SHARDS}/{name}") for name in group]
-            contents = self._call(self.fs.cat, paths, False, "raise")
-            by_name = {p.rsplit("/", 1)[-1]: data for p, data in contents.items()}
-            for name in group:
-                yield name, by_name[name].decode("utf-8")
+    problem_id: str
+    statement: str
+    rejection: str | None  # the record's; "duplicate" when it was a near copy
 
 
 class RunStore:
@@ -159,8 +49,9 @@ class RunStore:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.location = str(run_dir)
-        self._dir = _RemoteDir(self.location) if is_url(run_dir) else _LocalDir(run_dir)
-        self._lock = threading.RLock()  # ids() reads records(), which primes the ids
+        self._dir = open_dir(run_dir)
+        self._index = RunIndex(self._dir, self.location)
+        self._lock = threading.RLock()
         self._ids: set[str] | None = None
 
     @property
@@ -218,31 +109,39 @@ class RunStore:
     # --- records ---------------------------------------------------------------------
 
     def ids(self) -> set[str]:
+        """The ids of every stored record, from the index (no record is parsed)."""
         with self._lock:
             if self._ids is None:
-                for _ in self.records():
-                    pass
+                self._ids = set(self._index.read()["id"].to_pylist())
             return set(self._ids)
+
+    def index(self, columns: Iterable[str] = ()) -> pa.Table:
+        """Every stored record once, as a row of the run index holding `columns` (names of
+        synth.run_index.SCHEMA) beside shard, line and id; no record is parsed. See
+        synth/run_index.py for what a read guarantees."""
+        return self._index.read(columns)
+
+    def stored_problems(self) -> Iterator[StoredProblem]:
+        """The problem of every stored record that has one, from the index: what a resumed
+        run seeds its near-duplicate index with, without reading a record. A whole read
+        also tells `ids()` and `write()` what is stored."""
+        table = self._index.read(["problem_id", "statement", "rejection"])
+        with self._lock:
+            if self._ids is None:
+                self._ids = set(table["id"].to_pylist())
+        for batch in table.to_batches():
+            columns = (batch[c].to_pylist() for c in ("problem_id", "statement", "rejection"))
+            for problem_id, statement, rejection in zip(*columns, strict=True):
+                if problem_id is not None:
+                    yield StoredProblem(problem_id, statement, rejection)
 
     def records(self) -> Iterator[Record]:
         """Every stored record once, shard by shard in the order they were written. A read
         to the end also tells `ids()` and `write()` what is stored, so they read nothing."""
         seen: set[str] = set()  # a fleet may store a record twice (a redelivered task)
         for name, text in self._dir.read_shards(self._dir.shard_names()):
-            # "\n" only: str.splitlines also cuts at U+2028 and friends, which JSON strings
-            # may hold unescaped
-            for number, line in enumerate(text.split("\n"), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = Record.model_validate_json(line)
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    field = ".".join(str(p) for p in first["loc"]) or "record"
-                    where = f"{self.location.rstrip('/')}/{SHARDS}/{name}:{number}"
-                    raise SynthError(
-                        where, f"not a valid record ({field}: {first['msg']})"
-                    ) from None
+            where = f"{self.location.rstrip('/')}/{SHARDS}/{name}"
+            for _, record in parse_shard(where, text):
                 if record.id not in seen:
                     seen.add(record.id)
                     yield record
@@ -251,7 +150,9 @@ class RunStore:
                 self._ids = seen
 
     def write(self, records: Iterable[Record]) -> int:
-        """Store the records whose ids are new, as one shard; returns how many were written."""
+        """Store the records whose ids are new, as one shard, then its index entry; returns
+        how many were written. A crash between the two leaves a shard the next read
+        indexes: nothing lost, nothing counted twice."""
         with self._lock:
             if self._ids is None:
                 self.ids()
@@ -261,9 +162,8 @@ class RunStore:
                     fresh.setdefault(record.id, record)
             if not fresh:
                 return 0
-            name = f"shard-{time.time_ns():020d}-{next(iter(fresh))[:8]}.jsonl"
-            self._dir.write(
-                f"{SHARDS}/{name}", "".join(r.model_dump_json() + "\n" for r in fresh.values())
-            )
+            name = shard_name(next(iter(fresh)))
+            self._dir.write(f"{SHARDS}/{name}", shard_text(fresh.values()))
             self._ids.update(fresh)
+            self._index.add(name, list(fresh.values()))
             return len(fresh)

@@ -156,6 +156,17 @@ def test_status_is_safe_while_a_writer_writes(copy_of):
     assert run_status(str(run)).counts == whole
 
 
+def test_an_old_run_directory_gets_its_index_on_the_first_status(copy_of):
+    run = copy_of("finished")
+    whole = run_status(str(run)).counts
+    before = snapshot(run)
+    shutil.rmtree(run / "index")  # as a synth older than the index left it
+    assert run_status(str(run)).counts == whole
+    after = snapshot(run)
+    assert after == before  # the same entries, written again; nothing else changed
+    assert sorted(p.parent.name for p in after if p.parent.name == "index") == ["index"] * 2
+
+
 def test_status_reads_a_run_in_an_object_store(runs, object_store):
     url = object_store.bucket() + "/runs/r1"
     fs, root = fsspec.core.url_to_fs(url)
