@@ -23,6 +23,7 @@ from synth.records import (
     record_id,
     stable_id,
 )
+from synth.store import StoredProblem
 from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
 
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
@@ -106,10 +107,10 @@ class SkillProblems:
     def combo(self, slot: int) -> SkillCombo:
         return sample_combo(self.taxonomy, slot, self.sampler)
 
-    def remember(self, record: Record) -> None:
+    def remember(self, problem: StoredProblem) -> None:
         """A stored record's problem joins the index (not a copy rejected as one)."""
-        if record.problem is not None and record.rejection != "duplicate":
-            self.near_copies.add(record.problem.id, record.problem.statement)
+        if problem.rejection != "duplicate":
+            self.near_copies.add(problem.problem_id, problem.statement)
 
     def write(
         self,

@@ -38,7 +38,6 @@ from synth.pipelines.settings import RunSettings
 from synth.records import (
     Attempt,
     Problem,
-    Record,
     Rejection,
     Sample,
     SkillCombo,
@@ -46,6 +45,7 @@ from synth.records import (
     problem_id,
     record_id,
 )
+from synth.store import StoredProblem
 from synth.taxonomy import Taxonomy
 
 
@@ -72,8 +72,8 @@ class CodePipeline:
     def record_id(self, slot: int) -> str:
         return record_id(self.settings.seed, slot)
 
-    def remember(self, record: Record) -> None:
-        self.written.remember(record)
+    def remember(self, problem: StoredProblem) -> None:
+        self.written.remember(problem)
 
     def _seed(self, *parts: object) -> int:
         return request_seed(self.settings.seed, *parts)

@@ -36,6 +36,7 @@ from synth.pipelines.batch import request_seed
 from synth.pipelines.scheduler import BatchSteps, Generate
 from synth.pipelines.settings import ExplainSettings
 from synth.records import Attempt, Judgement, Record, Sample, Trajectory, Verdict, stable_id
+from synth.store import StoredProblem
 
 
 class ExplainPipeline:
@@ -49,7 +50,7 @@ class ExplainPipeline:
     def record_id(self, slot: int) -> str:
         return explanation_record_id(self.sources[slot].record_id)
 
-    def remember(self, record: Record) -> None:
+    def remember(self, problem: StoredProblem) -> None:
         pass  # sources are independent: nothing to carry over from stored records
 
     def _seed(self, source: Source, *parts: object) -> int:

@@ -29,7 +29,6 @@ from synth.pipelines.settings import RunSettings
 from synth.records import (
     Attempt,
     MathProblem,
-    Record,
     Rejection,
     Sample,
     SkillCombo,
@@ -37,6 +36,7 @@ from synth.records import (
     problem_id,
     record_id,
 )
+from synth.store import StoredProblem
 from synth.taxonomy import Taxonomy
 
 Key = tuple[int, int]  # (slot, trajectory)
@@ -60,8 +60,8 @@ class MathPipeline:
     def record_id(self, slot: int) -> str:
         return record_id(self.settings.seed, slot)
 
-    def remember(self, record: Record) -> None:
-        self.written.remember(record)
+    def remember(self, problem: StoredProblem) -> None:
+        self.written.remember(problem)
 
     def _seed(self, *parts: object) -> int:
         return request_seed(self.settings.seed, *parts)

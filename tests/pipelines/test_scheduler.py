@@ -14,8 +14,8 @@ from synth.engines.base import ChatRequest, user
 from synth.engines.scripted import ScriptedEngine
 from synth.pipelines.scheduler import BatchSteps, Generate, Scheduler
 from synth.pipelines.settings import PacingSettings
-from synth.records import Record, record_id
-from synth.store import RunStore
+from synth.records import Problem, Record, record_id
+from synth.store import RunStore, StoredProblem
 
 SEED = 3
 PACING = PacingSettings(batch_size=2, batches_in_flight=3)
@@ -48,8 +48,8 @@ class Echo:
     def record_id(self, slot: int) -> str:
         return record_id(SEED, slot)
 
-    def remember(self, record: Record) -> None:
-        self.remembered.append(record.slot)
+    def remember(self, problem: StoredProblem) -> None:
+        self.remembered.append(int(problem.problem_id))
 
     def batch(self, slots: list[int]) -> BatchSteps:
         answers = yield Generate(
@@ -64,6 +64,14 @@ class Echo:
                 status="verified" if passed[s] else "rejected",
                 concept_ids=(),
                 seed=SEED,
+                problem=Problem(
+                    id=str(s),
+                    slot=s,
+                    concept_ids=(),
+                    statement=f"slot {s}",
+                    signature="def f():",
+                    entry_point="f",
+                ),  # fmt: skip
             )
             for s in slots
         ]
