@@ -46,7 +46,7 @@ from datasketch import MinHashLSH
 from rensa import RMinHash
 
 from synth.errors import SynthError
-from synth.key_table import KeyTable
+from synth.key_table import ABSENT, KeyTable
 
 _WORD = re.compile(r"\w+")
 _CODE_TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -161,14 +161,17 @@ class NearDuplicateIndex:
         minhash = np.array(digests, dtype=np.uint32).reshape(len(texts), self.num_perm)
         return Signatures(self.scheme, exact, minhash)
 
+    def _check_scheme(self, signatures: Signatures) -> None:
+        if signatures.scheme != self.scheme:
+            raise SynthError(
+                "signatures",
+                f"made as {signatures.scheme!r}, this index reads {self.scheme!r}",
+                "sign the texts again with this index",
+            )
+
     def _signed(self, text: str | Signatures) -> Signatures:
         if isinstance(text, Signatures):
-            if text.scheme != self.scheme:
-                raise SynthError(
-                    "signatures",
-                    f"made as {text.scheme!r}, this index reads {self.scheme!r}",
-                    "sign the texts again with this index",
-                )
+            self._check_scheme(text)
             if len(text) != 1:
                 raise ValueError(f"one signature expected, got {len(text)}")
             return text
@@ -195,10 +198,10 @@ class NearDuplicateIndex:
         """("exact" or "near", the key of the indexed text) this text copies, or None."""
         signed = self._signed(text)
         first = self._exact.lookup(signed.exact)[0]
-        if first >= 0:
+        if first != ABSENT:
             return "exact", self._keys[first]
         found = self._banded.lookup(self._band_keys(signed.minhash)[0])
-        found = found[found >= 0]
+        found = found[found != ABSENT]
         return ("near", self._keys[int(found.min())]) if len(found) else None
 
     def near_copy_of(self, text: str | Signatures) -> str | None:
@@ -216,10 +219,58 @@ class NearDuplicateIndex:
 
     def add_signed(self, keys: Sequence[str], signatures: Signatures) -> None:
         """Index many texts by their signatures (`sign`, `Signatures.load`), in order."""
+        self._check_scheme(signatures)
         if len(keys) != len(signatures):
             raise ValueError(f"{len(keys)} keys for {len(signatures)} signatures")
-        for i, key in enumerate(keys):
-            self.add(key, signatures[i])
+        first = len(self._keys)
+        self._keys.extend(keys)
+        for keys_of, table in (
+            (signatures.exact[:, None], self._exact),
+            (self._band_keys(signatures.minhash), self._banded),
+        ):
+            merged = table.lookup_merged(keys_of).tolist()
+            for i, row in enumerate(keys_of.tolist()):
+                for key, found in zip(row, merged[i], strict=True):
+                    if found == ABSENT:
+                        table.recent.setdefault(key, first + i)
+                table.settle()
+
+    def match_or_add(
+        self, keys: Sequence[str], signatures: Signatures
+    ) -> list[tuple[str, str] | None]:
+        """For each text in order: what `match` says, given the texts indexed before it
+        (those of this batch too); one that copies nothing is added under its key. The same
+        as `match` then `add` text by text, in a few numpy calls for the whole batch."""
+        self._check_scheme(signatures)
+        if len(keys) != len(signatures):
+            raise ValueError(f"{len(keys)} keys for {len(signatures)} signatures")
+        exact = signatures.exact.tolist()
+        bands = self._band_keys(signatures.minhash)
+        merged_exact = self._exact.lookup_merged(signatures.exact).tolist()
+        merged_bands = self._banded.lookup_merged(bands).tolist()
+        recent_exact, recent_bands = self._exact.recent, self._banded.recent
+        found: list[tuple[str, str] | None] = []
+        for i, band_keys in enumerate(bands.tolist()):
+            first = merged_exact[i]
+            if first == ABSENT:
+                first = recent_exact.get(exact[i], ABSENT)
+            if first != ABSENT:
+                found.append(("exact", self._keys[first]))
+                continue
+            near = [entry for entry in merged_bands[i] if entry != ABSENT]
+            near += [recent_bands[k] for k in band_keys if k in recent_bands]
+            if near:
+                found.append(("near", self._keys[min(near)]))
+                continue
+            entry = len(self._keys)
+            self._keys.append(keys[i])
+            recent_exact[exact[i]] = entry
+            for key in band_keys:
+                recent_bands.setdefault(key, entry)  # a band key shared in this text: once
+            found.append(None)
+        self._exact.settle()
+        self._banded.settle()
+        return found
 
 
 def _exact_key(normalised: str) -> int:

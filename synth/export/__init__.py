@@ -24,27 +24,31 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
-from synth.export.card import RunStats, pairs_by_reason, write_card
+from synth.export.card import RowStats, RunStats, write_card
 from synth.export.decontaminate import BenchmarkIndex, decontaminate
-from synth.export.dedup import DedupOptions, dedup
+from synth.export.dedup import Dedup, DedupOptions
 from synth.export.dialogs import DialogShape, examples
-from synth.export.formats import ExportFormat, read_split, write_splits
+from synth.export.formats import ExportFormat, SplitFiles, read_split
 from synth.export.preferences import (
     REJECTED_STAGES,
     ExportKind,
     check_rejected_stages,
     preference_pairs,
 )
-from synth.export.split import split_by_problem
+from synth.export.split import Split
 from synth.records import Record
 from synth.store import RunStore
 
 __all__ = ["ExportOptions", "examples", "export_dataset", "preference_pairs", "read_split"]
+
+RECORDS_AT_ONCE = 256  # records read, turned into rows and signed together (the most held)
 
 
 @dataclass(frozen=True)
@@ -96,23 +100,92 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
 
     area_of = _areas(store)
     stats = RunStats()
-    rows: list[dict] = []
-    for record in store.records():
-        stats.add(record, area_of(record.concept_ids))
-        rows.extend(_rows(record, options))
+    rows = RowStats(kind=options.kind)
+    dedup = Dedup(options.dedup, solutions=options.kind == "sft") if options.dedup else None
+    contaminated: list[dict] = []  # one entry a dropped row (the report lists them)
+    split = Split(options.validation_share, options.split_seed)
+    found = 0
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        files = SplitFiles(tmp, options.format)
+        for records in _batches(store.records(), RECORDS_AT_ONCE):
+            batch: list[dict] = []
+            for record in records:
+                stats.add(record, area_of(record.concept_ids))
+                batch.extend(_rows(record, options))
+            found += len(batch)
+            if dedup is not None:
+                batch = dedup.keep(batch)
+            if against:
+                batch, dropped = decontaminate(batch, index)
+                contaminated.extend(dropped)
+            for row, side in zip(batch, split.sides(batch), strict=True):
+                rows.add(row)
+                files.write(side, row)
+            del batch
+        files.close()
+        _check_rows(str(run_dir), stats, options, found)
+        duplicates = dict(sorted(dedup.dropped.items())) if dedup is not None else {}
+        unit = "pairs" if options.kind == "dpo" else "examples"
+        if split.rows["train"] + split.rows["validation"] == 0:
+            raise SynthError(
+                str(run_dir),
+                f"all {found} {unit} were dropped (duplicates {duplicates}, "
+                f"contaminated {len(contaminated)})",
+                "loosen the dedup thresholds or check the benchmark files",
+            )
+        if move := split.finish():
+            split.moved(move[1], move[2], files.move_problem(*move))
+        summary = {
+            "kind": options.kind,
+            "records": stats.records,
+            "verified_records": stats.verified_records,
+            f"{unit}_found": found,
+            "dropped_duplicates": sum(duplicates.values()),
+            "dropped_contaminated": len(contaminated),
+            "decontaminated_against": ", ".join(against) or "nothing",
+            f"train_{unit}": split.rows["train"],
+            f"validation_{unit}": split.rows["validation"],
+            "train_problems": split.problems["train"],
+            "validation_problems": split.problems["validation"],
+        }
+        report = {
+            **summary,
+            **({"pairs_by_reason": rows.pairs_by_reason()} if options.kind == "dpo" else {}),
+            "duplicates": duplicates,
+            "contaminated": contaminated,
+            "options": {
+                **asdict(options),
+                "benchmarks": [str(b) for b in options.benchmarks],
+                "builtin_benchmarks": list(options.builtin_benchmarks),
+            },
+            "run_dir": store.location,
+        }
+        report["files"] = files.finish()
+        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows)
+        (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def _check_rows(run_dir: str, stats: RunStats, options: ExportOptions, found: int) -> None:
+    """Refuse a run with no records, none verified, or (pairs) no pair at all."""
     if stats.records == 0:
-        raise SynthError(
-            str(run_dir), "holds no records", "run `synth generate --out` into it first"
-        )
+        raise SynthError(run_dir, "holds no records", "run `synth generate --out` into it first")
     if stats.verified_records == 0:
         raise SynthError(
-            str(run_dir),
+            run_dir,
             f"none of its {stats.records} records is verified, nothing to export",
             "see summary.json for the rejection reasons",
         )
-    if not rows:  # pairs only: every verified record gives an SFT example
+    if not found:  # pairs only: every verified record gives an SFT example
         raise SynthError(
-            str(run_dir),
+            run_dir,
             f"no preference pairs: none of its {stats.verified_records} verified problems has "
             "both a first attempt that passed and one that failed at "
             f"{'/'.join(options.rejected_stages)} (a pair needs both, for the same prompt)",
@@ -120,59 +193,11 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
             "differ; admit more failures with --rejected-stages; or export --kind sft",
         )
 
-    unit = "pairs" if options.kind == "dpo" else "examples"
-    found = len(rows)
-    duplicates: dict[str, int] = {}
-    if options.dedup is not None:
-        rows, dropped = dedup(rows, options.dedup, solutions=options.kind == "sft")
-        duplicates = dict(sorted(dropped.items()))
-    rows, contaminated = decontaminate(rows, index) if against else (rows, [])
-    if not rows:
-        raise SynthError(
-            str(run_dir),
-            f"all {found} {unit} were dropped (duplicates {duplicates}, "
-            f"contaminated {len(contaminated)})",
-            "loosen the dedup thresholds or check the benchmark files",
-        )
-    train, validation = split_by_problem(rows, options.validation_share, options.split_seed)
-    summary = {
-        "kind": options.kind,
-        "records": stats.records,
-        "verified_records": stats.verified_records,
-        f"{unit}_found": found,
-        "dropped_duplicates": sum(duplicates.values()),
-        "dropped_contaminated": len(contaminated),
-        "decontaminated_against": ", ".join(against) or "nothing",
-        f"train_{unit}": len(train),
-        f"validation_{unit}": len(validation),
-        "train_problems": len({r["problem_id"] for r in train}),
-        "validation_problems": len({r["problem_id"] for r in validation}),
-    }
-    report = {
-        **summary,
-        **({"pairs_by_reason": pairs_by_reason(rows)} if options.kind == "dpo" else {}),
-        "duplicates": duplicates,
-        "contaminated": contaminated,
-        "options": {
-            **asdict(options),
-            "benchmarks": [str(b) for b in options.benchmarks],
-            "builtin_benchmarks": list(options.builtin_benchmarks),
-        },
-        "run_dir": store.location,
-    }
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        files = write_splits({"train": train, "validation": validation}, tmp, options.format)
-        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows, options.kind)
-        report["files"] = files
-        (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return summary
+def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    """The records in lists of `size` (the last one shorter)."""
+    while batch := list(islice(records, size)):
+        yield batch
 
 
 def _rows(record: Record, options: ExportOptions) -> list[dict]:
