@@ -67,13 +67,16 @@ class BenchmarkIndex:
 
     def contamination(self, row: dict) -> tuple[str, str] | None:
         """(benchmark, the shared n-gram) for a contaminated example, else None."""
-        for text in (row["problem"], solution_text(row)):
-            grams = ngrams(text, self.n)
-            if self.owners.keys().isdisjoint(grams):  # the common case, at C speed
-                continue
-            for gram in grams:
-                if gram in self.owners:
-                    return self.owners[gram], " ".join(gram)
+        return self.shared(row["problem"]) or self.shared(solution_text(row))
+
+    def shared(self, text: str) -> tuple[str, str] | None:
+        """(benchmark, an n-gram of `text` that benchmark has), or None."""
+        grams = ngrams(text, self.n)
+        if self.owners.keys().isdisjoint(grams):  # the common case, at C speed
+            return None
+        for gram in grams:
+            if gram in self.owners:
+                return self.owners[gram], " ".join(gram)
         return None
 
 
@@ -91,8 +94,11 @@ def _strings(item: object) -> Iterable[str]:
 def decontaminate(rows: list[dict], index: BenchmarkIndex) -> tuple[list[dict], list[dict]]:
     """(kept rows, one report entry per dropped row: sample, benchmark, n-gram)."""
     kept, dropped = [], []
+    problems: dict[str, tuple[str, str] | None] = {}  # a problem's rows share its statement
     for row in rows:
-        found = index.contamination(row)
+        if row["problem"] not in problems:
+            problems[row["problem"]] = index.shared(row["problem"])
+        found = problems[row["problem"]] or index.shared(solution_text(row))
         if found is None:
             kept.append(row)
         else:
