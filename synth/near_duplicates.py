@@ -64,8 +64,8 @@ class Signatures:
     def __len__(self) -> int:
         return len(self.exact)
 
-    def __getitem__(self, rows: int | slice) -> Signatures:
-        """Row `i` as a Signatures of one, or a slice of rows."""
+    def __getitem__(self, rows: int | slice | Sequence[int]) -> Signatures:
+        """Row `i` as a Signatures of one, a slice of rows, or the rows of a list of numbers."""
         if isinstance(rows, int):
             rows = slice(rows, rows + 1 if rows != -1 else None)
         return Signatures(self.scheme, self.exact[rows], self.minhash[rows])

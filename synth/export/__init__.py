@@ -24,15 +24,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
+from synth.export.batches import Batch, Work, read_batches
 from synth.export.card import RowStats, RunStats, write_card
-from synth.export.decontaminate import BenchmarkIndex, decontaminate
+from synth.export.decontaminate import BenchmarkIndex, dropped_entry
 from synth.export.dedup import Dedup, DedupOptions
 from synth.export.dialogs import DialogShape, examples
 from synth.export.formats import ExportFormat, SplitFiles, read_split
@@ -43,12 +42,9 @@ from synth.export.preferences import (
     preference_pairs,
 )
 from synth.export.split import Split
-from synth.records import Record
 from synth.store import RunStore
 
 __all__ = ["ExportOptions", "examples", "export_dataset", "preference_pairs", "read_split"]
-
-RECORDS_AT_ONCE = 256  # records read, turned into rows and signed together (the most held)
 
 
 @dataclass(frozen=True)
@@ -67,6 +63,9 @@ class ExportOptions:
     # most preferred first (see synth.export.preferences)
     max_pairs_per_problem: int = 4
     rejected_stages: tuple[str, ...] = REJECTED_STAGES
+    # processes that read records and make rows (synth.export.batches); 0: one a core, at
+    # most 4. The output is the same whatever the number.
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.kind == "dpo" and self.dialog != "final":
@@ -98,12 +97,13 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     for benchmark in options.benchmarks:
         against.append(f"{Path(benchmark).name} ({index.add_file(benchmark)} lines)")
 
-    area_of = _areas(store)
+    work = Work(store.location, options, index if against else None, _areas(store))
     stats = RunStats()
     rows = RowStats(kind=options.kind)
     dedup = Dedup(options.dedup, solutions=options.kind == "sft") if options.dedup else None
     contaminated: list[dict] = []  # one entry a dropped row (the report lists them)
     split = Split(options.validation_share, options.split_seed)
+    seen: set[str] = set()  # record ids: a fleet may store a record twice
     found = 0
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -111,20 +111,21 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     tmp.mkdir(parents=True)
     try:
         files = SplitFiles(tmp, options.format)
-        for records in _batches(store.records(), RECORDS_AT_ONCE):
-            batch: list[dict] = []
-            for record in records:
-                stats.add(record, area_of(record.concept_ids))
-                batch.extend(_rows(record, options))
-            found += len(batch)
+        for batch in read_batches(work, options.workers or default_workers()):
+            _first_copies(batch, seen, dedup, work.benchmarks)
+            for facts in batch.facts:
+                stats.add_facts(facts)
+            found += len(batch.rows)
+            kept = range(len(batch.rows))
             if dedup is not None:
-                batch = dedup.keep(batch)
-            if against:
-                batch, dropped = decontaminate(batch, index)
-                contaminated.extend(dropped)
-            for row, side in zip(batch, split.sides(batch), strict=True):
+                kept = dedup.keep_indices(batch.rows, batch.signed)
+            for i in kept:
+                row = batch.rows[i]
+                if batch.contamination and batch.contamination[i] is not None:
+                    contaminated.append(dropped_entry(row, batch.contamination[i]))
+                    continue
                 rows.add(row)
-                files.write(side, row)
+                files.write(split.side(row["problem_id"]), row)
             del batch
         files.close()
         _check_rows(str(run_dir), stats, options, found)
@@ -194,42 +195,40 @@ def _check_rows(run_dir: str, stats: RunStats, options: ExportOptions, found: in
         )
 
 
-def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
-    """The records in lists of `size` (the last one shorter)."""
-    while batch := list(islice(records, size)):
-        yield batch
+def default_workers() -> int:
+    """Processes that make batches (synth.export.batches): one a core, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
-def _rows(record: Record, options: ExportOptions) -> list[dict]:
-    """The rows one record gives: the only step where the two kinds differ."""
-    if options.kind == "dpo":
-        return preference_pairs(
-            record,
-            max_pairs=options.max_pairs_per_problem,
-            rejected_stages=options.rejected_stages,
-            seed=options.split_seed,
-        )
-    return list(examples(record, options.dialog))
+def _first_copies(batch: Batch, seen: set[str], dedup: Dedup | None, benchmarks) -> None:
+    """Drop from the batch the records already read (stored twice): rare, so their rows'
+    signatures and verdicts are then made again here rather than picked apart."""
+    again = set()
+    for i, record_id in enumerate(batch.record_ids):
+        if record_id in seen:
+            again.add(i)
+        seen.add(record_id)
+    if not again:
+        return
+    keep = [i for i, record in enumerate(batch.row_records) if record not in again]
+    batch.rows = [batch.rows[i] for i in keep]
+    batch.row_records = [batch.row_records[i] for i in keep]
+    batch.facts = [f for i, f in enumerate(batch.facts) if i not in again]
+    batch.signed = dedup.sign(batch.rows) if dedup is not None else None
+    batch.contamination = benchmarks.contaminations(batch.rows) if benchmarks else []
 
 
-def _areas(store: RunStore):
-    """concept ids -> the taxonomy area of the first one ("imported" for none)."""
-    by_id: dict[str, str] = {}
+def _areas(store: RunStore) -> dict[str, str]:
+    """concept id -> its taxonomy area, from the run's taxonomy ({} when it cannot be read:
+    the card then says "unknown" rather than failing the export)."""
     settings = store.read_settings() or {}
     try:
         from synth.taxonomy import load_taxonomy
 
         taxonomy = load_taxonomy(settings["taxonomy"])
-        by_id = {c.id: c.path[0] for c in taxonomy.concepts}
     except (KeyError, SynthError):
-        pass  # the card then says "unknown" rather than failing the export
-
-    def area_of(concept_ids: tuple[str, ...]) -> str:
-        if not concept_ids:
-            return "imported"
-        return by_id.get(concept_ids[0], "unknown")
-
-    return area_of
+        return {}
+    return {c.id: c.path[0] for c in taxonomy.concepts}
 
 
 def _replace_dir(new: Path, out: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from synth.export.dedup import solution_text
 from synth.export.preferences import ExportKind, pair_reason
@@ -31,16 +32,36 @@ class RunStats:
     verified_by_round: Counter = field(default_factory=Counter)  # round -> newly verified
 
     def add(self, record: Record, area: str) -> None:
+        self.add_facts(self.facts(record, area))
+
+    @staticmethod
+    def facts(record: Record, area: str) -> RecordFacts:
+        """What the card counts of one record, small enough to send between processes."""
+        return RecordFacts(
+            record.status == "verified",
+            area,
+            tuple(record.rejection_keys()),
+            tuple(len(t.attempts) if t.verified else 0 for t in record.trajectories),
+        )
+
+    def add_facts(self, facts: RecordFacts) -> None:
         self.records += 1
-        self.area_total[area] += 1
-        if record.status == "verified":
+        self.area_total[facts.area] += 1
+        if facts.verified:
             self.verified_records += 1
-            self.area_verified[area] += 1
-        self.rejected.update(record.rejection_keys())
-        for trajectory in record.trajectories:
+            self.area_verified[facts.area] += 1
+        self.rejected.update(facts.rejections)
+        for attempts in facts.verified_after:
             self.trajectories += 1
-            if trajectory.verified:
-                self.verified_by_round[len(trajectory.attempts)] += 1
+            if attempts:
+                self.verified_by_round[attempts] += 1
+
+
+class RecordFacts(NamedTuple):
+    verified: bool
+    area: str
+    rejections: tuple[str, ...]  # Record.rejection_keys()
+    verified_after: tuple[int, ...]  # a trajectory's attempts when verified, else 0
 
 
 @dataclass

@@ -11,23 +11,19 @@ of one problem share their chosen answers by design (one verified answer against
 failures), so a pair is no copy of another for sharing one side, and answers with the same
 text were made one answer before pairing (synth.export.preferences).
 
-`Dedup` streams: it keeps no rows, only the two indexes (synth.near_duplicates, about 100
-bytes a distinct problem or solution with its key) and each problem's verdict, under a
-64-bit hash of its id (two ids share one with a chance of about n**2 / 2**65 in an export
-of n problems).
+`Dedup` streams: fed the rows a batch at a time in run order, it keeps no rows, only the
+two indexes (synth.near_duplicates: about 100 bytes a distinct problem or solution, with
+its key) and each problem's verdict by id. Signing (`sign`) needs no earlier batch, so it
+can run elsewhere (synth.export.batches: in worker processes); deciding (`keep`) does.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
-
 from synth.errors import SynthError
-from synth.key_table import ABSENT, KeyTable
-from synth.near_duplicates import NearDuplicateIndex
+from synth.near_duplicates import NearDuplicateIndex, Signatures
 
 
 @dataclass(frozen=True)
@@ -49,10 +45,19 @@ def solution_text(row: dict) -> str:
     return "\n".join(m["content"] for m in turns if m["role"] == "assistant")
 
 
+@dataclass
+class Signed:
+    """The dedup signatures of a batch of rows: row i's problem is `problems[problem_of[i]]`
+    (one a problem), its solution `solutions[i]` (None when only problems are deduplicated)."""
+
+    problems: Signatures
+    problem_of: list[int]
+    solutions: Signatures | None
+
+
 class Dedup:
-    """The dedup of one export, fed rows in run order a batch at a time (`keep`), so it
-    holds no rows: only the two near-duplicate indexes and each problem's verdict. Feeding
-    the rows in any batches gives the same rows as feeding them all at once."""
+    """The dedup of one export, fed rows in run order a batch at a time (`keep`). Feeding the
+    rows in any batches gives the same rows as feeding them all at once."""
 
     def __init__(self, options: DedupOptions = DedupOptions(), solutions: bool = True) -> None:
         self.solutions = solutions
@@ -63,45 +68,56 @@ class Dedup:
         self.answers = NearDuplicateIndex(
             threshold=options.solution_threshold, shingle=options.shingle, tokens="code"
         )
-        # problem id -> its verdict (an index into _VERDICTS), decided on its first row
-        self._verdicts = KeyTable()
+        self._verdicts: dict[str, str | None] = {}  # problem id -> its reason to drop, or None
 
-    def keep(self, rows: list[dict]) -> list[dict]:
-        """The rows of this batch that copy no earlier row, in order; `dropped` counts the others."""
-        ids = np.fromiter((_id_key(row["problem_id"]) for row in rows), np.uint64, len(rows))
-        decided = self._verdicts.lookup(ids).tolist()
-        fresh: dict[str, int] = {}  # first row of each problem seen for the first time
+    def sign(self, rows: list[dict]) -> Signed:
+        """The signatures `keep` needs for these rows (a pure function of the rows)."""
+        first: dict[str, int] = {}  # problem id -> its number in this batch
+        problem_of = [first.setdefault(row["problem_id"], len(first)) for row in rows]
+        texts = {}
+        for row, number in zip(rows, problem_of, strict=True):
+            texts.setdefault(number, row["problem"])
+        return Signed(
+            self.problems.sign(list(texts.values())),
+            problem_of,
+            self.answers.sign([solution_text(row) for row in rows]) if self.solutions else None,
+        )
+
+    def keep(self, rows: list[dict], signed: Signed | None = None) -> list[dict]:
+        """The rows of this batch that copy no earlier row, in order; `dropped` counts the
+        others. `signed`: what `sign(rows)` returns, if it was computed already."""
+        return [rows[i] for i in self.keep_indices(rows, signed)]
+
+    def keep_indices(self, rows: list[dict], signed: Signed | None = None) -> list[int]:
+        """`keep`, as the rows' numbers in the batch."""
+        signed = signed or self.sign(rows)
+        fresh: dict[str, int] = {}  # problem id -> its first row, for problems new here
         for i, row in enumerate(rows):
-            if decided[i] == ABSENT:
+            if row["problem_id"] not in self._verdicts:
                 fresh.setdefault(row["problem_id"], i)
         if fresh:
-            signatures = self.problems.sign([rows[i]["problem"] for i in fresh.values()])
-            found = self.problems.match_or_add(list(fresh), signatures)
-            for i, copy in zip(fresh.values(), found, strict=True):
-                verdict = _VERDICTS.index(f"{copy[0]}_problem" if copy else None)
-                self._verdicts.recent[int(ids[i])] = verdict
-            self._verdicts.settle()
-            decided = self._verdicts.lookup(ids).tolist()
-        passed = [row for row, verdict in zip(rows, decided, strict=True) if not verdict]
-        self.dropped.update(_VERDICTS[v] for v in decided if v)
+            numbers = [signed.problem_of[i] for i in fresh.values()]
+            found = self.problems.match_or_add(list(fresh), signed.problems[numbers])
+            for problem_id, copy in zip(fresh, found, strict=True):
+                self._verdicts[problem_id] = f"{copy[0]}_problem" if copy else None
+        passed = []
+        for i, row in enumerate(rows):
+            if reason := self._verdicts[row["problem_id"]]:
+                self.dropped[reason] += 1
+            else:
+                passed.append(i)
         if not self.solutions or not passed:
             return passed
-        signatures = self.answers.sign([solution_text(row) for row in passed])
-        found = self.answers.match_or_add([row["sample_id"] for row in passed], signatures)
+        assert signed.solutions is not None
+        keys = [rows[i]["sample_id"] for i in passed]
+        found = self.answers.match_or_add(keys, signed.solutions[passed])
         kept = []
-        for row, copy in zip(passed, found, strict=True):
+        for i, copy in zip(passed, found, strict=True):
             if copy:
                 self.dropped[f"{copy[0]}_solution"] += 1
             else:
-                kept.append(row)
+                kept.append(i)
         return kept
-
-
-_VERDICTS = (None, "exact_problem", "near_problem")
-
-
-def _id_key(problem_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(problem_id.encode(), digest_size=8).digest(), "little")
 
 
 def dedup(

@@ -14,10 +14,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from synth.key_table import ABSENT, KeyTable
-
 
 def position(problem_id: str, seed: int) -> float:
     digest = hashlib.sha256(f"{seed}:{problem_id}".encode()).hexdigest()
@@ -34,36 +30,24 @@ class Split:
     problems: dict[str, int] = field(default_factory=lambda: {"train": 0, "validation": 0})
     # the train problem of lowest position, the validation problem of highest
     _edge: dict[str, tuple[float, str]] = field(default_factory=dict)
-    _seen: KeyTable = field(default_factory=KeyTable)  # problems counted, by 64-bit hash
+    _seen: set[str] = field(default_factory=set)  # the problems counted
+    _last: tuple[str, str] = ("", "")  # the last row's problem and side
 
-    def sides(self, rows: list[dict]) -> list[str]:
-        """ "train" or "validation" for each row, counted on its side."""
-        where: dict[str, tuple[float, str]] = {}  # each problem of the batch: one hash
-        for row in rows:
-            problem_id = row["problem_id"]
-            if problem_id not in where:
-                at = position(problem_id, self.seed)
-                where[problem_id] = (at, "validation" if at < self.validation_share else "train")
-        digests = b"".join(
-            hashlib.blake2b(problem_id.encode(), digest_size=8).digest() for problem_id in where
-        )
-        keys = np.frombuffer(digests, dtype=np.uint64)
-        seen = self._seen.lookup(keys).tolist()
-        for key, first, (problem_id, (at, side)) in zip(
-            keys.tolist(), seen, where.items(), strict=True
-        ):
-            if first != ABSENT:
-                continue
-            self._seen.recent[key] = 0
-            self.problems[side] += 1
-            edge = self._edge.get(side)
-            if edge is None or (at < edge[0] if side == "train" else at > edge[0]):
-                self._edge[side] = (at, problem_id)
-        self._seen.settle()
-        sides = [where[row["problem_id"]][1] for row in rows]
-        for side in sides:
-            self.rows[side] += 1
-        return sides
+    def side(self, problem_id: str) -> str:
+        """ "train" or "validation" for a row of this problem, counted on its side."""
+        if problem_id != self._last[0]:  # a problem's rows come together: one hash each
+            at = position(problem_id, self.seed)
+            side = "validation" if at < self.validation_share else "train"
+            self._last = (problem_id, side)
+            if problem_id not in self._seen:
+                self._seen.add(problem_id)
+                self.problems[side] += 1
+                edge = self._edge.get(side)
+                if edge is None or (at < edge[0] if side == "train" else at > edge[0]):
+                    self._edge[side] = (at, problem_id)
+        side = self._last[1]
+        self.rows[side] += 1
+        return side
 
     def finish(self) -> tuple[str, str, str] | None:
         """(problem id, from side, to side) of the one problem the two rules move, or None."""

@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-import synth.export as export
+import synth.export.batches as batches
 import synth.export.formats as formats
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.store import RunStore
@@ -21,17 +21,19 @@ def golden_run(tmp_path_factory):
     return write_golden_run(tmp_path_factory.mktemp("golden") / "run")
 
 
-@pytest.mark.parametrize("records_at_once", [256, 5, 1])
+@pytest.mark.parametrize(("shards_at_once", "workers"), [(16, 1), (1, 1), (1, 2)])
 @pytest.mark.parametrize(("share", "seed"), SPLITS)
 def test_the_rows_and_split_are_those_of_the_list_based_export(
-    golden_run, tmp_path, monkeypatch, records_at_once, share, seed
+    golden_run, tmp_path, monkeypatch, shards_at_once, workers, share, seed
 ):
-    """Whatever the batch size: the same rows kept in the same order on the same side, the
-    same counts and reasons (tests/export/golden_run.py says how the fixture was made)."""
+    """Whatever the batch size and however many worker processes make the batches: the same
+    rows kept in the same order on the same side, the same counts and reasons
+    (tests/export/golden_run.py says how the fixture was made)."""
     expected = json.loads(GOLDEN.read_text())[f"{share}/{seed}"]
-    monkeypatch.setattr(export, "RECORDS_AT_ONCE", records_at_once)
+    monkeypatch.setattr(batches, "SHARDS_AT_ONCE", shards_at_once)
     out = tmp_path / "out"
-    counts = export_dataset(golden_run, out, ExportOptions(validation_share=share, split_seed=seed))
+    options = ExportOptions(validation_share=share, split_seed=seed, workers=workers)
+    counts = export_dataset(golden_run, out, options)
     report = json.loads((out / "export.json").read_text())
     assert counts == expected["counts"]
     assert report["duplicates"] == expected["duplicates"]
@@ -84,18 +86,18 @@ def _many_records(run_dir, count: int):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "hf"])
 def test_the_export_holds_at_most_a_batch_of_rows_whatever_the_run_size(tmp_path, monkeypatch, fmt):
-    """By design, not by timing: 300 records give 600 rows, and no more than one batch of
-    records' rows (2 a record here) plus, in Parquet, the row groups being filled are
+    """By design, not by timing: 300 records (16 a shard) give 600 rows, and no more than
+    one batch's rows (a shard here: 32) plus, in Parquet, the row groups being filled are
     ever alive at once."""
     run_dir = _many_records(tmp_path / "run", 300)
-    rows_of = export._rows
-    monkeypatch.setattr(export, "_rows", lambda r, o: [_CountedRow(row) for row in rows_of(r, o)])
-    monkeypatch.setattr(export, "RECORDS_AT_ONCE", 10)
+    rows_of = batches._rows
+    monkeypatch.setattr(batches, "_rows", lambda r, o: [_CountedRow(row) for row in rows_of(r, o)])
+    monkeypatch.setattr(batches, "SHARDS_AT_ONCE", 1)
     monkeypatch.setattr(formats, "ROW_GROUP_ROWS", 16)
     _CountedRow.alive = _CountedRow.most = 0
-    counts = export_dataset(run_dir, tmp_path / "out", ExportOptions(format=fmt))
+    counts = export_dataset(run_dir, tmp_path / "out", ExportOptions(format=fmt, workers=1))
     assert counts["train_examples"] + counts["validation_examples"] == 600
-    assert _CountedRow.most <= 10 * 2 + 2 * 16, _CountedRow.most
+    assert _CountedRow.most <= 16 * 2 + 2 * 16, _CountedRow.most
     assert _CountedRow.alive == 0
 
 
@@ -118,10 +120,28 @@ def test_contaminated_rows_are_dropped_in_every_batch(tmp_path, monkeypatch):
     store.write_settings({})
     store.write([record(slot) for slot in range(20)])
     store.write([record(20, text=f"Write f. {leaked_docstring()}")])
-    monkeypatch.setattr(export, "RECORDS_AT_ONCE", 4)
+    monkeypatch.setattr(batches, "SHARDS_AT_ONCE", 1)
     out = tmp_path / "out"
     counts = export_dataset(store.location, out, ExportOptions(validation_share=0))
     report = json.loads((out / "export.json").read_text())
     assert counts["dropped_contaminated"] == 2 and counts["train_examples"] == 40
     assert {d["sample_id"] for d in report["contaminated"]} == {"s20-0", "s20-1"}
     assert "p20" not in {r["problem_id"] for r in read_split(out, "train")}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_record_stored_twice_is_exported_once(tmp_path, monkeypatch, workers):
+    """A fleet may store a record twice (a redelivered task): two stores that each wrote
+    before seeing the other's shard."""
+    location = tmp_path / "run"
+    RunStore(location).write_settings({})
+    first, second = RunStore(location), RunStore(location)
+    first.ids(), second.ids()
+    first.write([record(slot) for slot in range(8)])
+    second.write([record(slot) for slot in range(4, 12)])
+    for slot in range(12, 60, 8):
+        first.write([record(s) for s in range(slot, slot + 8)])
+    monkeypatch.setattr(batches, "SHARDS_AT_ONCE", 1)
+    counts = export_dataset(location, tmp_path / "out", ExportOptions(workers=workers))
+    assert counts["records"] == 60
+    assert counts["train_examples"] + counts["validation_examples"] == 120
