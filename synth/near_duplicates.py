@@ -35,6 +35,7 @@ the scheme: one set of signatures serves indexes of any threshold.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -129,8 +130,7 @@ class NearDuplicateIndex:
             f"{shingle}-shingles of {tokens}, blake2b-64 exact"
         )
         self._pattern = _CODE_TOKEN if tokens == "code" else _WORD
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)  # datasketch's (b, r)
-        self.bands, self.rows = lsh.b, lsh.r
+        self.bands, self.rows = _bands_and_rows(threshold, num_perm)
         # one odd 64-bit multiplier a band value (a band's key differs from every other's)
         draw = np.random.default_rng(_SEED).integers(1, 2**63, size=(self.bands, self.rows))
         self._multipliers = draw.astype(np.uint64) * np.uint64(2) + np.uint64(1)
@@ -152,11 +152,7 @@ class NearDuplicateIndex:
             dtype=np.uint64,
             count=len(token_lists),
         )
-        k = self.shingle
-        shingles = [
-            list({" ".join(tokens[i : i + k]) for i in range(max(1, len(tokens) - k + 1))})
-            for tokens in token_lists
-        ]
+        shingles = [_shingles(tokens, self.shingle) for tokens in token_lists]
         digests = RMinHash.digests_from_token_sets(shingles, self.num_perm, _SEED)
         minhash = np.array(digests, dtype=np.uint32).reshape(len(texts), self.num_perm)
         return Signatures(self.scheme, exact, minhash)
@@ -271,6 +267,20 @@ class NearDuplicateIndex:
         self._exact.settle()
         self._banded.settle()
         return found
+
+
+@functools.lru_cache
+def _bands_and_rows(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's (b, r) for the threshold (a numerical optimisation: computed once)."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+def _shingles(tokens: list[str], k: int) -> list[str]:
+    """The distinct runs of `k` tokens, joined by spaces (all the tokens when fewer)."""
+    if len(tokens) < k:
+        return [" ".join(tokens)]
+    return list(set(map(" ".join, zip(*(tokens[i:] for i in range(k)), strict=False))))
 
 
 def _exact_key(normalised: str) -> int:
