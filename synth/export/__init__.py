@@ -15,6 +15,16 @@ format (`jsonl`, `parquet`, `hf`): the two choices are independent, and any kind
 any format. Both kinds get the same split by problem, the same dedup of problems (pairs
 skip the dedup of solutions, see synth.export.dedup) and the same decontamination.
 
+The export streams, in memory bounded whatever the run's size: the shards are read in
+batches (synth.export.batches: records to rows, dedup signatures and contamination verdicts,
+in `workers` processes), and each batch, in run order, goes through the dedup decisions
+(synth.export.dedup), decontamination, the split by problem (synth.export.split) and the
+writers (synth.export.formats); the card and export.json come from counters
+(synth.export.card). No list of all rows is ever made: what grows with the run is the
+near-duplicate indexes (numpy tables, synth.near_duplicates), one set of record ids and one
+of problem ids, and the report's list of contaminated rows. The rows, their order and their
+split are those of the list-based export it replaced (tests/export/test_streaming.py).
+
 The directory is built beside `out` and renamed into place, so a failed export leaves
 the previous one (or nothing), never half of one.
 """

@@ -10,6 +10,7 @@ import pytest
 
 import synth.export.batches as batches
 import synth.export.formats as formats
+from synth.errors import SynthError
 from synth.export import ExportOptions, export_dataset, read_split
 from synth.store import RunStore
 from tests.export.golden_run import GOLDEN, SPLITS, write_golden_run
@@ -145,3 +146,17 @@ def test_a_record_stored_twice_is_exported_once(tmp_path, monkeypatch, workers):
     counts = export_dataset(location, tmp_path / "out", ExportOptions(workers=workers))
     assert counts["records"] == 60
     assert counts["train_examples"] + counts["validation_examples"] == 120
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_broken_record_is_refused_naming_the_shard_line_and_field(tmp_path, monkeypatch, workers):
+    """Read in a worker process or here, the same error (and nothing written)."""
+    location = _many_records(tmp_path / "run", 80)
+    shard = sorted((location / "records").glob("shard-*.jsonl"))[3]
+    lines = shard.read_text().split("\n")
+    lines[2] = lines[2].replace('"status":"verified"', '"status":"maybe"')
+    shard.write_text("\n".join(lines))
+    monkeypatch.setattr(batches, "SHARDS_AT_ONCE", 1)
+    with pytest.raises(SynthError, match=rf"{shard.name}:3: not a valid record \(status"):
+        export_dataset(location, tmp_path / "out", ExportOptions(workers=workers))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
