@@ -916,6 +916,14 @@ def export(
     ngram: Annotated[
         int, typer.Option(min=4, help="Decontamination: shared word n-gram length.")
     ] = 13,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes that read records and make rows (0: one a core, at most 4); "
+            "the output is the same whatever the number.",
+        ),
+    ] = 0,
 ) -> None:
     """Export verified examples (chat `messages` + metadata) or, with --kind dpo, preference
     pairs (prompt, chosen, rejected + metadata), split by problem, with a dataset card.
@@ -943,6 +951,7 @@ def export(
         benchmarks=tuple(benchmark or ()),
         builtin_benchmarks=tuple(BENCHMARKS) if builtin_benchmarks else (),
         ngram=ngram,
+        workers=workers,
     )
     counts = export_dataset(run_dir, out, options)
     unit = "pairs" if kind == ExportKind.dpo else "examples"

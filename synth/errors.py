@@ -17,3 +17,6 @@ class SynthError(Exception):
         if fix:
             message += f" ({fix})"
         super().__init__(message)
+
+    def __reduce__(self):  # raised in a worker process, re-raised whole in its parent
+        return type(self), (self.where, self.problem, self.fix)

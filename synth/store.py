@@ -139,15 +139,26 @@ class RunStore:
         """Every stored record once, shard by shard in the order they were written. A read
         to the end also tells `ids()` and `write()` what is stored, so they read nothing."""
         seen: set[str] = set()  # a fleet may store a record twice (a redelivered task)
-        for name, text in self._dir.read_shards(self._dir.shard_names()):
-            where = f"{self.location.rstrip('/')}/{SHARDS}/{name}"
-            for _, record in parse_shard(where, text):
-                if record.id not in seen:
-                    seen.add(record.id)
-                    yield record
+        for record in self.shard_records(self.shard_names()):
+            if record.id not in seen:
+                seen.add(record.id)
+                yield record
         with self._lock:
             if self._ids is None:
                 self._ids = seen
+
+    def shard_names(self) -> list[str]:
+        """The names of the record shards, in the order they were written."""
+        return self._dir.shard_names()
+
+    def shard_records(self, names: list[str]) -> Iterator[Record]:
+        """The records of these shards, in order, each validated (a record stored twice
+        comes twice: `records()` gives each once). A line that is no record is refused,
+        naming the shard, the line and the field."""
+        for name, text in self._dir.read_shards(names):
+            where = f"{self.location.rstrip('/')}/{SHARDS}/{name}"
+            for _, record in parse_shard(where, text):
+                yield record
 
     def write(self, records: Iterable[Record]) -> int:
         """Store the records whose ids are new, as one shard, then its index entry; returns

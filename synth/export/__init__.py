@@ -15,6 +15,16 @@ format (`jsonl`, `parquet`, `hf`): the two choices are independent, and any kind
 any format. Both kinds get the same split by problem, the same dedup of problems (pairs
 skip the dedup of solutions, see synth.export.dedup) and the same decontamination.
 
+The export streams, in memory bounded whatever the run's size: the shards are read in
+batches (synth.export.batches: records to rows, dedup signatures and contamination verdicts,
+in `workers` processes), and each batch, in run order, goes through the dedup decisions
+(synth.export.dedup), decontamination, the split by problem (synth.export.split) and the
+writers (synth.export.formats); the card and export.json come from counters
+(synth.export.card). No list of all rows is ever made: what grows with the run is the
+near-duplicate indexes (numpy tables, synth.near_duplicates), one set of record ids and one
+of problem ids, and the report's list of contaminated rows. The rows, their order and their
+split are those of the list-based export it replaced (tests/export/test_streaming.py).
+
 The directory is built beside `out` and renamed into place, so a failed export leaves
 the previous one (or nothing), never half of one.
 """
@@ -29,19 +39,19 @@ from pathlib import Path
 
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
-from synth.export.card import RunStats, pairs_by_reason, write_card
-from synth.export.decontaminate import BenchmarkIndex, decontaminate
-from synth.export.dedup import DedupOptions, dedup
+from synth.export.batches import Batch, Work, read_batches
+from synth.export.card import RowStats, RunStats, write_card
+from synth.export.decontaminate import BenchmarkIndex, dropped_entry
+from synth.export.dedup import Dedup, DedupOptions
 from synth.export.dialogs import DialogShape, examples
-from synth.export.formats import ExportFormat, read_split, write_splits
+from synth.export.formats import ExportFormat, SplitFiles, read_split
 from synth.export.preferences import (
     REJECTED_STAGES,
     ExportKind,
     check_rejected_stages,
     preference_pairs,
 )
-from synth.export.split import split_by_problem
-from synth.records import Record
+from synth.export.split import Split
 from synth.store import RunStore
 
 __all__ = ["ExportOptions", "examples", "export_dataset", "preference_pairs", "read_split"]
@@ -63,6 +73,9 @@ class ExportOptions:
     # most preferred first (see synth.export.preferences)
     max_pairs_per_problem: int = 4
     rejected_stages: tuple[str, ...] = REJECTED_STAGES
+    # processes that read records and make rows (synth.export.batches); 0: one a core, at
+    # most 4. The output is the same whatever the number.
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.kind == "dpo" and self.dialog != "final":
@@ -94,80 +107,76 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     for benchmark in options.benchmarks:
         against.append(f"{Path(benchmark).name} ({index.add_file(benchmark)} lines)")
 
-    area_of = _areas(store)
+    work = Work(store.location, options, index if against else None, _areas(store))
     stats = RunStats()
-    rows: list[dict] = []
-    for record in store.records():
-        stats.add(record, area_of(record.concept_ids))
-        rows.extend(_rows(record, options))
-    if stats.records == 0:
-        raise SynthError(
-            str(run_dir), "holds no records", "run `synth generate --out` into it first"
-        )
-    if stats.verified_records == 0:
-        raise SynthError(
-            str(run_dir),
-            f"none of its {stats.records} records is verified, nothing to export",
-            "see summary.json for the rejection reasons",
-        )
-    if not rows:  # pairs only: every verified record gives an SFT example
-        raise SynthError(
-            str(run_dir),
-            f"no preference pairs: none of its {stats.verified_records} verified problems has "
-            "both a first attempt that passed and one that failed at "
-            f"{'/'.join(options.rejected_stages)} (a pair needs both, for the same prompt)",
-            "generate more --samples per problem, at a higher --temperature, so that answers "
-            "differ; admit more failures with --rejected-stages; or export --kind sft",
-        )
-
-    unit = "pairs" if options.kind == "dpo" else "examples"
-    found = len(rows)
-    duplicates: dict[str, int] = {}
-    if options.dedup is not None:
-        rows, dropped = dedup(rows, options.dedup, solutions=options.kind == "sft")
-        duplicates = dict(sorted(dropped.items()))
-    rows, contaminated = decontaminate(rows, index) if against else (rows, [])
-    if not rows:
-        raise SynthError(
-            str(run_dir),
-            f"all {found} {unit} were dropped (duplicates {duplicates}, "
-            f"contaminated {len(contaminated)})",
-            "loosen the dedup thresholds or check the benchmark files",
-        )
-    train, validation = split_by_problem(rows, options.validation_share, options.split_seed)
-    summary = {
-        "kind": options.kind,
-        "records": stats.records,
-        "verified_records": stats.verified_records,
-        f"{unit}_found": found,
-        "dropped_duplicates": sum(duplicates.values()),
-        "dropped_contaminated": len(contaminated),
-        "decontaminated_against": ", ".join(against) or "nothing",
-        f"train_{unit}": len(train),
-        f"validation_{unit}": len(validation),
-        "train_problems": len({r["problem_id"] for r in train}),
-        "validation_problems": len({r["problem_id"] for r in validation}),
-    }
-    report = {
-        **summary,
-        **({"pairs_by_reason": pairs_by_reason(rows)} if options.kind == "dpo" else {}),
-        "duplicates": duplicates,
-        "contaminated": contaminated,
-        "options": {
-            **asdict(options),
-            "benchmarks": [str(b) for b in options.benchmarks],
-            "builtin_benchmarks": list(options.builtin_benchmarks),
-        },
-        "run_dir": store.location,
-    }
+    rows = RowStats(kind=options.kind)
+    dedup = Dedup(options.dedup, solutions=options.kind == "sft") if options.dedup else None
+    contaminated: list[dict] = []  # one entry a dropped row (the report lists them)
+    split = Split(options.validation_share, options.split_seed)
+    seen: set[str] = set()  # record ids: a fleet may store a record twice
+    found = 0
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        files = write_splits({"train": train, "validation": validation}, tmp, options.format)
-        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows, options.kind)
-        report["files"] = files
+        files = SplitFiles(tmp, options.format)
+        for batch in read_batches(work, options.workers or default_workers()):
+            _first_copies(batch, seen, dedup, work.benchmarks)
+            for facts in batch.facts:
+                stats.add_facts(facts)
+            found += len(batch.rows)
+            kept = range(len(batch.rows))
+            if dedup is not None:
+                kept = dedup.keep_indices(batch.rows, batch.signed)
+            for i in kept:
+                row = batch.rows[i]
+                if batch.contamination and batch.contamination[i] is not None:
+                    contaminated.append(dropped_entry(row, batch.contamination[i]))
+                    continue
+                rows.add(row)
+                files.write(split.side(row["problem_id"]), row)
+            del batch
+        files.close()
+        _check_rows(str(run_dir), stats, options, found)
+        duplicates = dict(sorted(dedup.dropped.items())) if dedup is not None else {}
+        unit = "pairs" if options.kind == "dpo" else "examples"
+        if split.rows["train"] + split.rows["validation"] == 0:
+            raise SynthError(
+                str(run_dir),
+                f"all {found} {unit} were dropped (duplicates {duplicates}, "
+                f"contaminated {len(contaminated)})",
+                "loosen the dedup thresholds or check the benchmark files",
+            )
+        if move := split.finish():
+            split.moved(move[1], move[2], files.move_problem(*move))
+        summary = {
+            "kind": options.kind,
+            "records": stats.records,
+            "verified_records": stats.verified_records,
+            f"{unit}_found": found,
+            "dropped_duplicates": sum(duplicates.values()),
+            "dropped_contaminated": len(contaminated),
+            "decontaminated_against": ", ".join(against) or "nothing",
+            f"train_{unit}": split.rows["train"],
+            f"validation_{unit}": split.rows["validation"],
+            "train_problems": split.problems["train"],
+            "validation_problems": split.problems["validation"],
+        }
+        report = {
+            **summary,
+            **({"pairs_by_reason": rows.pairs_by_reason()} if options.kind == "dpo" else {}),
+            "duplicates": duplicates,
+            "contaminated": contaminated,
+            "options": {
+                **asdict(options),
+                "benchmarks": [str(b) for b in options.benchmarks],
+                "builtin_benchmarks": list(options.builtin_benchmarks),
+            },
+            "run_dir": store.location,
+        }
+        report["files"] = files.finish()
+        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows)
         (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         _replace_dir(tmp, out)
     finally:
@@ -175,36 +184,61 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     return summary
 
 
-def _rows(record: Record, options: ExportOptions) -> list[dict]:
-    """The rows one record gives: the only step where the two kinds differ."""
-    if options.kind == "dpo":
-        return preference_pairs(
-            record,
-            max_pairs=options.max_pairs_per_problem,
-            rejected_stages=options.rejected_stages,
-            seed=options.split_seed,
+def _check_rows(run_dir: str, stats: RunStats, options: ExportOptions, found: int) -> None:
+    """Refuse a run with no records, none verified, or (pairs) no pair at all."""
+    if stats.records == 0:
+        raise SynthError(run_dir, "holds no records", "run `synth generate --out` into it first")
+    if stats.verified_records == 0:
+        raise SynthError(
+            run_dir,
+            f"none of its {stats.records} records is verified, nothing to export",
+            "see summary.json for the rejection reasons",
         )
-    return list(examples(record, options.dialog))
+    if not found:  # pairs only: every verified record gives an SFT example
+        raise SynthError(
+            run_dir,
+            f"no preference pairs: none of its {stats.verified_records} verified problems has "
+            "both a first attempt that passed and one that failed at "
+            f"{'/'.join(options.rejected_stages)} (a pair needs both, for the same prompt)",
+            "generate more --samples per problem, at a higher --temperature, so that answers "
+            "differ; admit more failures with --rejected-stages; or export --kind sft",
+        )
 
 
-def _areas(store: RunStore):
-    """concept ids -> the taxonomy area of the first one ("imported" for none)."""
-    by_id: dict[str, str] = {}
+def default_workers() -> int:
+    """Processes that make batches (synth.export.batches): one a core, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _first_copies(batch: Batch, seen: set[str], dedup: Dedup | None, benchmarks) -> None:
+    """Drop from the batch the records already read (stored twice): rare, so their rows'
+    signatures and verdicts are then made again here rather than picked apart."""
+    again = set()
+    for i, record_id in enumerate(batch.record_ids):
+        if record_id in seen:
+            again.add(i)
+        seen.add(record_id)
+    if not again:
+        return
+    keep = [i for i, record in enumerate(batch.row_records) if record not in again]
+    batch.rows = [batch.rows[i] for i in keep]
+    batch.row_records = [batch.row_records[i] for i in keep]
+    batch.facts = [f for i, f in enumerate(batch.facts) if i not in again]
+    batch.signed = dedup.sign(batch.rows) if dedup is not None else None
+    batch.contamination = benchmarks.contaminations(batch.rows) if benchmarks else []
+
+
+def _areas(store: RunStore) -> dict[str, str]:
+    """concept id -> its taxonomy area, from the run's taxonomy ({} when it cannot be read:
+    the card then says "unknown" rather than failing the export)."""
     settings = store.read_settings() or {}
     try:
         from synth.taxonomy import load_taxonomy
 
         taxonomy = load_taxonomy(settings["taxonomy"])
-        by_id = {c.id: c.path[0] for c in taxonomy.concepts}
     except (KeyError, SynthError):
-        pass  # the card then says "unknown" rather than failing the export
-
-    def area_of(concept_ids: tuple[str, ...]) -> str:
-        if not concept_ids:
-            return "imported"
-        return by_id.get(concept_ids[0], "unknown")
-
-    return area_of
+        return {}
+    return {c.id: c.path[0] for c in taxonomy.concepts}
 
 
 def _replace_dir(new: Path, out: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from synth.export.dedup import solution_text
 from synth.export.preferences import ExportKind, pair_reason
@@ -31,21 +32,65 @@ class RunStats:
     verified_by_round: Counter = field(default_factory=Counter)  # round -> newly verified
 
     def add(self, record: Record, area: str) -> None:
+        self.add_facts(self.facts(record, area))
+
+    @staticmethod
+    def facts(record: Record, area: str) -> RecordFacts:
+        """What the card counts of one record, small enough to send between processes."""
+        return RecordFacts(
+            record.status == "verified",
+            area,
+            tuple(record.rejection_keys()),
+            tuple(len(t.attempts) if t.verified else 0 for t in record.trajectories),
+        )
+
+    def add_facts(self, facts: RecordFacts) -> None:
         self.records += 1
-        self.area_total[area] += 1
-        if record.status == "verified":
+        self.area_total[facts.area] += 1
+        if facts.verified:
             self.verified_records += 1
-            self.area_verified[area] += 1
-        self.rejected.update(record.rejection_keys())
-        for trajectory in record.trajectories:
+            self.area_verified[facts.area] += 1
+        self.rejected.update(facts.rejections)
+        for attempts in facts.verified_after:
             self.trajectories += 1
-            if trajectory.verified:
-                self.verified_by_round[len(trajectory.attempts)] += 1
+            if attempts:
+                self.verified_by_round[attempts] += 1
 
 
-def pairs_by_reason(rows: list[dict]) -> dict[str, int]:
-    """Preference pairs by their rejected answer's "stage/reason", most common first."""
-    return dict(Counter(pair_reason(row) for row in rows).most_common())
+class RecordFacts(NamedTuple):
+    verified: bool
+    area: str
+    rejections: tuple[str, ...]  # Record.rejection_keys()
+    verified_after: tuple[int, ...]  # a trajectory's attempts when verified, else 0
+
+
+@dataclass
+class RowStats:
+    """What the exported rows say, for the card, counted as they stream (no rows kept): rows
+    by kind and language, pairs by rejected reason, and each length's count (a length
+    histogram from these is the histogram of the rows)."""
+
+    kind: ExportKind = "sft"
+    by_kind: Counter = field(default_factory=Counter)  # (kind, language) -> rows
+    reasons: Counter = field(default_factory=Counter)  # pairs: "stage/reason" -> pairs
+    lengths: dict[str, Counter] = field(default_factory=dict)  # column -> length -> rows
+
+    def add(self, row: dict) -> None:
+        self.by_kind[(row["kind"], row["language"])] += 1
+        self._length("problem", len(row["problem"]))
+        if self.kind == "dpo":
+            self.reasons[pair_reason(row)] += 1
+            for column in ("chosen", "rejected"):
+                self._length(column, len(solution_text({column: row[column]})))
+        else:
+            self._length("assistant", len(solution_text(row)))
+
+    def _length(self, column: str, length: int) -> None:
+        self.lengths.setdefault(column, Counter())[length] += 1
+
+    def pairs_by_reason(self) -> dict[str, int]:
+        """Preference pairs by their rejected answer's "stage/reason", most common first."""
+        return dict(self.reasons.most_common())
 
 
 def write_card(
@@ -53,16 +98,15 @@ def write_card(
     title: str,
     stats: RunStats,
     summary: dict,
-    rows: list[dict],
-    kind: ExportKind = "sft",
+    rows: RowStats,
 ) -> None:
     """README.md and plots/*.png in `out`."""
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     _plot_yield_by_area(stats, plots / "yield_by_area.png")
     _plot_self_correction(stats, plots / "self_correction.png")
-    _plot_lengths(rows, plots / "lengths.png", kind)
-    (out / "README.md").write_text(_markdown(title, stats, summary, rows, kind), encoding="utf-8")
+    _plot_lengths(rows, plots / "lengths.png")
+    (out / "README.md").write_text(_markdown(title, stats, summary, rows), encoding="utf-8")
 
 
 INTRO = {
@@ -79,9 +123,8 @@ INTRO = {
 }
 
 
-def _markdown(
-    title: str, stats: RunStats, summary: dict, rows: list[dict], kind: ExportKind
-) -> str:
+def _markdown(title: str, stats: RunStats, summary: dict, rows: RowStats) -> str:
+    kind = rows.kind
     unit = "pairs" if kind == "dpo" else "examples"
     lines = [
         f"# {title}",
@@ -96,7 +139,7 @@ def _markdown(
     lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()]
     if kind == "dpo":
         lines += ["", "## Pairs by rejected reason", "", "| stage/reason | pairs |", "|---|---|"]
-        lines += [f"| {reason} | {n} |" for reason, n in pairs_by_reason(rows).items()]
+        lines += [f"| {reason} | {n} |" for reason, n in rows.pairs_by_reason().items()]
     lines += [
         "",
         f"## {unit.capitalize()} by kind and language",
@@ -107,7 +150,7 @@ def _markdown(
         f"| kind | language | {unit} |",
         "|---|---|---|",
     ]
-    by_kind = Counter((row["kind"], row["language"]) for row in rows)
+    by_kind = rows.by_kind
     lines += [f"| {k} | {language} | {n} |" for (k, language), n in sorted(by_kind.items())]
     if not by_kind:
         lines.append("| (none) | | 0 |")
@@ -183,18 +226,23 @@ def _plot_self_correction(stats: RunStats, path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_lengths(rows: list[dict], path: Path, kind: ExportKind) -> None:
+def _hist(axes, lengths: Counter | None, **style) -> None:
+    """The histogram of the rows' lengths, from each length's count."""
+    values, counts = zip(*sorted(lengths.items()), strict=True) if lengths else ((0,), (1,))
+    axes.hist(values, bins=20, weights=counts, **style)
+
+
+def _plot_lengths(rows: RowStats, path: Path) -> None:
     plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.hist([len(r["problem"]) for r in rows] or [0], bins=20)
+    _hist(left, rows.lengths.get("problem"))
     left.set_title("problem statement (characters)")
-    if kind == "dpo":
+    if rows.kind == "dpo":
         for column in ("chosen", "rejected"):
-            lengths = [len(solution_text({column: r[column]})) for r in rows]
-            right.hist(lengths or [0], bins=20, alpha=0.6, label=column)
+            _hist(right, rows.lengths.get(column), alpha=0.6, label=column)
         right.legend()
     else:
-        right.hist([len(solution_text(r)) for r in rows] or [0], bins=20)
+        _hist(right, rows.lengths.get("assistant"))
     right.set_title("assistant turns (characters)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

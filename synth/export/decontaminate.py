@@ -27,7 +27,7 @@ SAMPLE_ID_COLUMNS = ("sample_id", "chosen_sample_id", "rejected_sample_id")  # d
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    return set(zip(*(words[i:] for i in range(n)), strict=False))
 
 
 @dataclass
@@ -67,10 +67,26 @@ class BenchmarkIndex:
 
     def contamination(self, row: dict) -> tuple[str, str] | None:
         """(benchmark, the shared n-gram) for a contaminated example, else None."""
-        for text in (row["problem"], solution_text(row)):
-            for gram in ngrams(text, self.n):
-                if gram in self.owners:
-                    return self.owners[gram], " ".join(gram)
+        return self.shared(row["problem"]) or self.shared(solution_text(row))
+
+    def contaminations(self, rows: list[dict]) -> list[tuple[str, str] | None]:
+        """`contamination` of each row (a statement shared by rows is read once)."""
+        problems: dict[str, tuple[str, str] | None] = {}
+        found = []
+        for row in rows:
+            if row["problem"] not in problems:
+                problems[row["problem"]] = self.shared(row["problem"])
+            found.append(problems[row["problem"]] or self.shared(solution_text(row)))
+        return found
+
+    def shared(self, text: str) -> tuple[str, str] | None:
+        """(benchmark, an n-gram of `text` that benchmark has), or None."""
+        grams = ngrams(text, self.n)
+        if self.owners.keys().isdisjoint(grams):  # the common case, at C speed
+            return None
+        for gram in grams:
+            if gram in self.owners:
+                return self.owners[gram], " ".join(gram)
         return None
 
 
@@ -88,11 +104,15 @@ def _strings(item: object) -> Iterable[str]:
 def decontaminate(rows: list[dict], index: BenchmarkIndex) -> tuple[list[dict], list[dict]]:
     """(kept rows, one report entry per dropped row: sample, benchmark, n-gram)."""
     kept, dropped = [], []
-    for row in rows:
-        found = index.contamination(row)
+    for row, found in zip(rows, index.contaminations(rows), strict=True):
         if found is None:
             kept.append(row)
         else:
-            ids = {key: row[key] for key in SAMPLE_ID_COLUMNS if key in row}
-            dropped.append({**ids, "benchmark": found[0], "ngram": found[1]})
+            dropped.append(dropped_entry(row, found))
     return kept, dropped
+
+
+def dropped_entry(row: dict, found: tuple[str, str]) -> dict:
+    """The report's entry for a contaminated row: its sample ids, the benchmark, the n-gram."""
+    ids = {key: row[key] for key in SAMPLE_ID_COLUMNS if key in row}
+    return {**ids, "benchmark": found[0], "ngram": found[1]}
