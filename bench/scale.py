@@ -63,7 +63,8 @@ from synth.store import RunStore
 store = RunStore(RUN)
 run_counts(store)
 if hasattr(store, "stored_problems"):
-    problems = [p for p in store.stored_problems() if p.rejection != "duplicate"]
+    stored = store.stored_problems()
+    problems = [i for i, d in zip(stored.ids, stored.duplicate.tolist()) if not d]
 else:
     problems = [(r.problem.id, r.problem.statement) for r in store.records()
                 if r.problem is not None and r.rejection != "duplicate"]

@@ -279,6 +279,14 @@ class NearDuplicateIndex:
         return found
 
 
+@functools.lru_cache(maxsize=1)
+def problem_signer() -> NearDuplicateIndex:
+    """An index of the pipelines' scheme (word 3-shingles, 128 permutations), to sign
+    problem statements with: the run index stores these signatures, and a resumed run's
+    near-duplicate index (any threshold) is seeded from them."""
+    return NearDuplicateIndex()
+
+
 @functools.lru_cache
 def _bands_and_rows(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's (b, r) for the threshold (a numerical optimisation: computed once)."""

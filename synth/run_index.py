@@ -8,10 +8,12 @@ Layout, beside records/:
 
 A row (SCHEMA): shard, line (the record's line in its shard), id, slot, status,
 rejected_at, rejection, rejection_keys, problem_accepted, samples, verified, corrected,
-prompt_tokens, completion_tokens (what synth.counts adds up), problem_id and statement
-(what a resumed pipeline's near-duplicate index is seeded from). Readers ask for the
-columns they need, so a column added later (MinHash signatures, say) costs the others
-nothing; a file lacking a column a reader asks for is rebuilt from its shards.
+prompt_tokens, completion_tokens (what synth.counts adds up), problem_id, statement and
+the statement's signature in the pipelines' scheme (problem_scheme, problem_exact,
+problem_minhash: synth.near_duplicates), what a resumed pipeline's near-duplicate index is
+seeded from without signing a text again. Readers ask for the columns they need, so a
+column added later costs the others nothing; a file lacking a column a reader asks for is
+rebuilt from its shards.
 
 Guarantees:
 - The shards stay the source of truth, and the index can always be rebuilt from them. A
@@ -53,6 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.errors import SynthError
+from synth.near_duplicates import problem_signer
 from synth.records import Record
 from synth.run_dir import SHARDS, LocalDir, RemoteDir
 from synth.shards import parse_shard
@@ -62,6 +65,8 @@ LEVEL0_FANOUT = 64  # shard entries merged into one level-1 file
 FANOUT = 16  # files of a level merged into one of the next
 BAR_FROM = 64  # shards to index before a progress bar is shown
 READ_TRIES = 5
+
+PROBLEM_PERMUTATIONS = 128  # the pipelines' MinHash width (synth.near_duplicates)
 
 SCHEMA = pa.schema(
     [
@@ -81,6 +86,9 @@ SCHEMA = pa.schema(
         ("completion_tokens", pa.int64()),
         ("problem_id", pa.string()),
         ("statement", pa.string()),
+        ("problem_scheme", pa.string()),
+        ("problem_exact", pa.uint64()),
+        ("problem_minhash", pa.binary(4 * PROBLEM_PERMUTATIONS)),  # little-endian uint32s
     ]
 )
 KEY = ("shard", "line", "id")  # every read holds these
@@ -112,8 +120,17 @@ def entry(record: Record) -> dict:
 
 
 def entry_table(shard: str, numbered: Iterable[tuple[int, Record]]) -> pa.Table:
-    """The rows of `shard`'s records, given with their line numbers."""
+    """The rows of `shard`'s records, given with their line numbers; the problems'
+    statements signed in one call."""
     rows = [{"shard": shard, "line": line, **entry(record)} for line, record in numbered]
+    problems = [row for row in rows if row["statement"] is not None]
+    if problems:
+        signer = problem_signer()
+        signed = signer.sign([row["statement"] for row in problems])
+        for row, exact, minhash in zip(problems, signed.exact, signed.minhash, strict=True):
+            row["problem_scheme"] = signed.scheme
+            row["problem_exact"] = int(exact)
+            row["problem_minhash"] = minhash.astype("<u4").tobytes()
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 

@@ -22,26 +22,36 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from synth.errors import SynthError
+from synth.near_duplicates import Signatures, problem_signer
 from synth.records import Record
 from synth.run_dir import SHARDS, is_url, local_path, open_dir
 from synth.run_index import RunIndex
 from synth.shards import parse_shard, shard_name, shard_text
 
-__all__ = ["RunStore", "StoredProblem", "is_url", "local_path"]
+__all__ = ["RunStore", "StoredProblems", "is_url", "local_path"]
 
 
-class StoredProblem(NamedTuple):
-    """A stored record's problem, as a resumed run's near-duplicate index needs it."""
+@dataclass(frozen=True)
+class StoredProblems:
+    """The problems of the stored records (those that have one), as a resumed run's
+    near-duplicate index needs them: their ids, whether each was itself rejected as a near
+    copy (`duplicate`), and their statements' signatures in the pipelines' scheme
+    (synth.near_duplicates.problem_signer), row by row."""
 
-    problem_id: str
-    statement: str
-    rejection: str | None  # the record's; "duplicate" when it was a near copy
+    ids: list[str]
+    duplicate: np.ndarray  # bool
+    signatures: Signatures
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 class RunStore:
@@ -121,19 +131,38 @@ class RunStore:
         synth/run_index.py for what a read guarantees."""
         return self._index.read(columns)
 
-    def stored_problems(self) -> Iterator[StoredProblem]:
+    def stored_problems(self) -> StoredProblems:
         """The problem of every stored record that has one, from the index: what a resumed
-        run seeds its near-duplicate index with, without reading a record. A whole read
-        also tells `ids()` and `write()` what is stored."""
-        table = self._index.read(["problem_id", "statement", "rejection"])
+        run seeds its near-duplicate index with, reading no record and signing no text
+        (signatures of another scheme, from an older synth, are made again from the
+        stored statements). The read also tells `ids()` and `write()` what is stored."""
+        columns = ["problem_id", "rejection", "problem_scheme", "problem_exact", "problem_minhash"]
+        table = self._index.read(columns)
         with self._lock:
             if self._ids is None:
                 self._ids = set(table["id"].to_pylist())
-        for batch in table.to_batches():
-            columns = (batch[c].to_pylist() for c in ("problem_id", "statement", "rejection"))
-            for problem_id, statement, rejection in zip(*columns, strict=True):
-                if problem_id is not None:
-                    yield StoredProblem(problem_id, statement, rejection)
+        table = table.filter(pc.is_valid(table["problem_id"]))
+        signer = problem_signer()
+        if set(table["problem_scheme"].unique().to_pylist()) - {signer.scheme}:
+            statements = self._index.read(["problem_id", "statement"])
+            statements = statements.filter(pc.is_valid(statements["problem_id"]))
+            ids, texts = statements["id"].to_pylist(), statements["statement"].to_pylist()
+            by_id = dict(zip(ids, texts, strict=True))
+            signatures = signer.sign([by_id[i] for i in table["id"].to_pylist()])
+        else:
+            minhash = table["problem_minhash"].combine_chunks()
+            width = minhash.type.byte_width
+            data = np.frombuffer(minhash.buffers()[1], dtype=np.uint8)
+            data = data[minhash.offset * width : (minhash.offset + len(minhash)) * width]
+            signatures = Signatures(
+                signer.scheme,
+                table["problem_exact"].to_numpy().astype(np.uint64),
+                data.view("<u4").astype(np.uint32).reshape(len(minhash), width // 4),
+            )
+        duplicate = pc.fill_null(pc.equal(table["rejection"], "duplicate"), False)
+        return StoredProblems(
+            table["problem_id"].to_pylist(), duplicate.to_numpy(zero_copy_only=False), signatures
+        )
 
     def records(self) -> Iterator[Record]:
         """Every stored record once, shard by shard in the order they were written. A read

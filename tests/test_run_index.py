@@ -16,8 +16,9 @@ import pytest
 
 import synth.run_index as run_index
 from synth.counts import count_records, run_counts
+from synth.near_duplicates import problem_signer
 from synth.records import Record, Rejection, problem_id, record_id
-from synth.store import RunStore, StoredProblem
+from synth.store import RunStore
 from tests.fleet.world import record_world
 
 pytestmark = pytest.mark.sandbox
@@ -152,15 +153,41 @@ def test_stored_problems_seed_a_resume_without_reading_records(run, real_records
     listings = []
     shard_names = store._dir.shard_names
     store._dir.shard_names = lambda: listings.append(1) or shard_names()
-    problems = sorted(store.stored_problems())
-    assert problems == sorted(
-        StoredProblem(r.problem.id, r.problem.statement, r.rejection)
-        for r in real_records
-        if r.problem is not None
-    )
+    problems = store.stored_problems()
+    with_problem = {r.problem.id: r for r in real_records if r.problem is not None}
+    assert sorted(problems.ids) == sorted(with_problem)
+    assert problems.duplicate.tolist() == [
+        with_problem[i].rejection == "duplicate" for i in problems.ids
+    ]
+    signed = problem_signer().sign([with_problem[i].problem.statement for i in problems.ids])
+    assert problems.signatures.scheme == signed.scheme  # stored, not signed again here
+    assert (problems.signatures.exact == signed.exact).all()
+    assert (problems.signatures.minhash == signed.minhash).all()
     assert store.ids() == {r.id for r in real_records}  # known from the read above
     assert store.write(real_records[:2]) == 0
     assert len(listings) == 1
+
+
+def test_signatures_of_another_scheme_are_made_again_from_the_statements(tmp_path, real_records):
+    """Index files written by a synth whose MinHash differs (another rensa algorithm, say)
+    hold signatures this one cannot compare: a resume signs the stored statements anew."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "run"
+    write_in_batches(str(run), real_records)
+    for entry in (run / "index").iterdir():
+        table = pq.read_table(entry)
+        old = pa.array(["an older scheme"] * len(table), pa.string())
+        table = table.set_column(
+            table.schema.get_field_index("problem_scheme"), "problem_scheme", old
+        )
+        pq.write_table(table, entry)
+    problems = RunStore(run).stored_problems()
+    statements = {r.problem.id: r.problem.statement for r in real_records if r.problem}
+    signed = problem_signer().sign([statements[i] for i in problems.ids])
+    assert problems.signatures.scheme == signed.scheme
+    assert (problems.signatures.minhash == signed.minhash).all()
 
 
 def test_a_record_stored_twice_is_read_once_from_the_first_shard(run, real_records):
@@ -174,7 +201,7 @@ def test_a_record_stored_twice_is_read_once_from_the_first_shard(run, real_recor
     store = RunStore(run)
     assert [r.id for r in store.records()] == [r.id for r in real_records[:4]]
     assert run_counts(store).as_dict(None) == expected_counts(real_records[:4])
-    assert len(list(RunStore(run).stored_problems())) == 4
+    assert len(RunStore(run).stored_problems()) == 4
 
 
 def test_an_old_run_directory_gets_its_index_once(run, real_records, monkeypatch):
@@ -230,12 +257,12 @@ def test_a_merged_file_missing_a_column_is_replaced(tmp_path, real_records, capl
 
     old = run / "index" / "L1-0000000000000000.parquet"
     entries = sorted((run / "index").iterdir())
-    table = pq.read_table(entries[0]).drop_columns(["statement"])  # an older synth's file
+    table = pq.read_table(entries[0]).drop_columns(["problem_minhash"])  # an older synth's
     pq.write_table(table, old)
     entries[0].unlink()
     with caplog.at_level(logging.WARNING, logger="synth.run_index"):
-        problems = list(RunStore(run).stored_problems())
-    assert len(problems) == 14 and "no column 'statement'" in caplog.text
+        problems = RunStore(run).stored_problems()
+    assert len(problems) == 14 and "no column 'problem_minhash'" in caplog.text
     assert not old.exists()
 
 

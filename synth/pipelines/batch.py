@@ -23,7 +23,7 @@ from synth.records import (
     record_id,
     stable_id,
 )
-from synth.store import StoredProblem
+from synth.store import StoredProblems
 from synth.taxonomy import SamplerConfig, Taxonomy, sample_combo
 
 Histories = dict[tuple[int, int], list[Attempt]]  # (slot, trajectory) -> attempts so far
@@ -103,14 +103,25 @@ class SkillProblems:
         self.seed = settings.seed
         self.sampler = SamplerConfig(seed=settings.seed, rare_boost=settings.rare_boost)
         self.near_copies = NearDuplicateIndex(threshold=settings.near_duplicate_threshold)
+        self._known: set[str] = set()  # problem ids remembered from the store
 
     def combo(self, slot: int) -> SkillCombo:
         return sample_combo(self.taxonomy, slot, self.sampler)
 
-    def remember(self, problem: StoredProblem) -> None:
-        """A stored record's problem joins the index (not a copy rejected as one)."""
-        if problem.rejection != "duplicate":
-            self.near_copies.add(problem.problem_id, problem.statement)
+    def remember(self, problems: StoredProblems) -> None:
+        """Stored records' problems join the index by their signatures (not the copies
+        rejected as such, nor problems it holds already: a fleet worker shows it the
+        store's problems again at every chunk)."""
+        keep = [
+            row
+            for row, (problem_id, duplicate) in enumerate(
+                zip(problems.ids, problems.duplicate.tolist(), strict=True)
+            )
+            if not duplicate and problem_id not in self._known
+        ]
+        keys = [problems.ids[row] for row in keep]
+        self.near_copies.add_signed(keys, problems.signatures[keep])
+        self._known.update(keys)
 
     def write(
         self,

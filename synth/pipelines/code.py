@@ -45,7 +45,7 @@ from synth.records import (
     problem_id,
     record_id,
 )
-from synth.store import StoredProblem
+from synth.store import StoredProblems
 from synth.taxonomy import Taxonomy
 
 
@@ -72,8 +72,8 @@ class CodePipeline:
     def record_id(self, slot: int) -> str:
         return record_id(self.settings.seed, slot)
 
-    def remember(self, problem: StoredProblem) -> None:
-        self.written.remember(problem)
+    def remember(self, problems: StoredProblems) -> None:
+        self.written.remember(problems)
 
     def _seed(self, *parts: object) -> int:
         return request_seed(self.settings.seed, *parts)

@@ -36,7 +36,6 @@ from synth.pipelines.batch import request_seed
 from synth.pipelines.scheduler import BatchSteps, Generate
 from synth.pipelines.settings import ExplainSettings
 from synth.records import Attempt, Judgement, Record, Sample, Trajectory, Verdict, stable_id
-from synth.store import StoredProblem
 
 
 class ExplainPipeline:
@@ -50,8 +49,7 @@ class ExplainPipeline:
     def record_id(self, slot: int) -> str:
         return explanation_record_id(self.sources[slot].record_id)
 
-    def remember(self, problem: StoredProblem) -> None:
-        pass  # sources are independent: nothing to carry over from stored records
+    remember = None  # sources are independent: nothing to carry over from stored records
 
     def _seed(self, source: Source, *parts: object) -> int:
         return request_seed(self.settings.seed, source.record_id, *parts)

@@ -36,7 +36,7 @@ from synth.records import (
     problem_id,
     record_id,
 )
-from synth.store import StoredProblem
+from synth.store import StoredProblems
 from synth.taxonomy import Taxonomy
 
 Key = tuple[int, int]  # (slot, trajectory)
@@ -60,8 +60,8 @@ class MathPipeline:
     def record_id(self, slot: int) -> str:
         return record_id(self.settings.seed, slot)
 
-    def remember(self, problem: StoredProblem) -> None:
-        self.written.remember(problem)
+    def remember(self, problems: StoredProblems) -> None:
+        self.written.remember(problems)
 
     def _seed(self, *parts: object) -> int:
         return request_seed(self.settings.seed, *parts)

@@ -12,10 +12,11 @@ call: merged batches would move in lockstep and leave the engine idle during the
 `batch_size` sets how wide each engine call is. The engine is only ever called from this
 thread.
 
-Resume: before any batch, each stored record's problem is shown to the kind (`remember`:
-the near-duplicate index is seeded from them), read from the run index beside the shards,
-not from the records; and a slot whose record id (`kind.record_id`) is already in the
-store is skipped, so a resumed run behaves as if it had never stopped.
+Resume: before any batch, the stored records' problems are shown to a kind that
+remembers them (`remember`: the near-duplicate index is seeded with their signatures), read
+from the run index beside the shards, never from the records; and a slot whose record id
+(`kind.record_id`) is already in the store is skipped, so a resumed run behaves as if it
+had never stopped.
 Stored records carry the engine's name (`model`), stamped here.
 """
 
@@ -33,7 +34,7 @@ from synth.engines.base import ChatRequest, Completion, Engine
 from synth.pipelines.settings import PacingSettings
 from synth.records import Record
 from synth.sandbox.base import Sandbox
-from synth.store import RunStore, StoredProblem
+from synth.store import RunStore, StoredProblems
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ class PipelineKind(Protocol):
     def record_id(self, slot: int) -> str:
         """The id of the record a slot gives (deterministic: resume compares it)."""
 
-    def remember(self, problem: StoredProblem) -> None:
-        """The problem of a record stored by an earlier invocation (resume), shown before
-        any batch."""
+    # The problems of records stored by earlier invocations (resume), shown before any
+    # batch; None for a kind whose slots do not depend on one another.
+    remember: Callable[[StoredProblems], None] | None
 
     def batch(self, slots: list[int]) -> BatchSteps:
         """One batch of slots through the kind's steps; returns a record per slot."""
@@ -134,9 +135,9 @@ class Scheduler:
     def run(self, kind: PipelineKind, slots: Sequence[int] | None = None) -> Stats:
         """Every one of `slots` (default: all the kind's) not stored yet, batch by batch,
         through `kind`'s steps."""
-        for problem in self.store.stored_problems():
-            kind.remember(problem)
-        done = self.store.ids()  # known from the read above: no second read
+        if kind.remember is not None:
+            kind.remember(self.store.stored_problems())
+        done = self.store.ids()  # known from the read above, if any: no second read
         wanted = list(kind.slots() if slots is None else slots)
         pending = [s for s in wanted if kind.record_id(s) not in done]
         self.stats.slots = len(wanted)

@@ -32,7 +32,6 @@ from synth.pipelines.batch import Histories, request_seed
 from synth.pipelines.scheduler import BatchSteps, Generate
 from synth.pipelines.settings import TranslateSettings
 from synth.records import Attempt, Problem, Record, Sample, Trajectory, stable_id
-from synth.store import StoredProblem
 
 NOT_RETRIED = ("engine_error", "stub_unusable")  # a correction cannot fix these
 
@@ -49,8 +48,7 @@ class TranslatePipeline:
         source, language = self.pairs[slot]
         return translation_record_id(source.record_id, language)
 
-    def remember(self, problem: StoredProblem) -> None:
-        pass  # pairs are independent: nothing to carry over from stored records
+    remember = None  # pairs are independent: nothing to carry over from stored records
 
     def _problem(self, slot: int) -> Problem:
         """The source's problem, as one in the target language."""

@@ -331,6 +331,23 @@ def test_near_copy_of_an_earlier_problem_is_rejected(tmp_path, sandbox, run_conf
     assert stored[1].rejection == "duplicate" and stored[0].problem.id in stored[1].rejection_detail
 
 
+def test_a_resumed_run_rejects_a_near_copy_of_a_stored_problem(tmp_path, sandbox, run_config):
+    """The near-duplicate index of a resumed run is seeded from the run index's stored
+    signatures: slot 1, written after the resume, copies slot 0's problem."""
+
+    def same_problem(request: ChatRequest, index: int) -> str:
+        if request.tag == "problem":
+            return PROBLEM_A
+        return scenario(request, index)
+
+    first = run_config.model_copy(update={"problems": 1})
+    run_scenario(tmp_path, sandbox, first, respond=same_problem)
+    _, store, _ = run_scenario(tmp_path, sandbox, run_config, respond=same_problem)
+    stored = sorted(store.records(), key=lambda r: r.slot)
+    assert stored[0].status == "verified"
+    assert stored[1].rejection == "duplicate" and stored[0].problem.id in stored[1].rejection_detail
+
+
 def test_tests_that_no_sample_passes_are_dropped_by_the_agreement_rule(
     tmp_path, sandbox, run_config, monkeypatch
 ):

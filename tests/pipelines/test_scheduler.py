@@ -15,7 +15,7 @@ from synth.engines.scripted import ScriptedEngine
 from synth.pipelines.scheduler import BatchSteps, Generate, Scheduler
 from synth.pipelines.settings import PacingSettings
 from synth.records import Problem, Record, record_id
-from synth.store import RunStore, StoredProblem
+from synth.store import RunStore, StoredProblems
 
 SEED = 3
 PACING = PacingSettings(batch_size=2, batches_in_flight=3)
@@ -48,8 +48,8 @@ class Echo:
     def record_id(self, slot: int) -> str:
         return record_id(SEED, slot)
 
-    def remember(self, problem: StoredProblem) -> None:
-        self.remembered.append(int(problem.problem_id))
+    def remember(self, problems: StoredProblems) -> None:
+        self.remembered.extend(int(i) for i in problems.ids)
 
     def batch(self, slots: list[int]) -> BatchSteps:
         answers = yield Generate(
