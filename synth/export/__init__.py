@@ -25,6 +25,11 @@ near-duplicate indexes (numpy tables, synth.near_duplicates), one set of record 
 of problem ids, and the report's list of contaminated rows. The rows, their order and their
 split are those of the list-based export it replaced (tests/export/test_streaming.py).
 
+That is the local engine. `engine="dask"` (`synth export --engine dask`) runs the same
+stages on a Dask cluster, for runs past what one machine exports in an hour, and writes
+the same files (synth.export.on_dask says how); both hand their counts to one ending
+(the split's last move, the card, export.json), through synth.export.totals.
+
 The directory is built beside `out` and renamed into place, so a failed export leaves
 the previous one (or nothing), never half of one.
 """
@@ -89,9 +94,27 @@ class ExportOptions:
         check_rejected_stages(self.rejected_stages)
 
 
-def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions) -> dict:
+ENGINES = ("local", "dask")
+
+
+def export_dataset(
+    run_dir: str | Path,
+    out: str | Path,
+    options: ExportOptions,
+    engine: str = "local",
+    scheduler: str | None = None,
+) -> dict:
     """Export a run's verified examples (or, `kind="dpo"`, its preference pairs) to the
-    directory `out`; returns the counts."""
+    directory `out`; returns the counts.
+
+    `engine`: "local" streams the run here (synth.export.batches); "dask" runs the same
+    stages on a Dask cluster (synth.export.on_dask: the one at `scheduler`, or a local one
+    of `options.workers` processes). Both write the same files."""
+    if engine not in ENGINES:
+        raise SynthError("--engine", f"unknown engine {engine!r}", f"one of {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "dask":
+        raise SynthError("--scheduler", "applies to --engine dask", "add --engine dask")
+    on_dask = _dask_engine() if engine == "dask" else None
     store = RunStore(run_dir)
     if not store.exists():
         raise SynthError(str(run_dir), "not a run directory (it does not exist)")
@@ -113,7 +136,10 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
     tmp.mkdir(parents=True)
     try:
         files = SplitFiles(tmp, options.format)
-        totals = _stream(work, files)
+        if on_dask is None:
+            totals = _stream(work, files)
+        else:
+            totals = on_dask.export_rows(work, files, scheduler)
         files.close()
         summary = _finish(tmp, store, options, against, files, totals)
         _replace_dir(tmp, out)
@@ -202,6 +228,23 @@ def _finish(
     write_card(tmp, f"synth dataset from {store.name}", stats, summary, totals.rows)
     (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _dask_engine():
+    """synth.export.on_dask, or a SynthError naming the extra when Dask is missing."""
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise SynthError(
+            "--engine dask",
+            f"needs Dask, which is not installed here ({exc})",
+            "pip install 'synth[dask]'",
+        ) from None
+    from synth.export import on_dask
+
+    return on_dask
 
 
 def _check_rows(run_dir: str, stats: RunStats, options: ExportOptions, found: int) -> None:
