@@ -947,6 +947,7 @@ def export(
             "cluster of --workers processes.",
         ),
     ] = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Export verified examples (chat `messages` + metadata) or, with --kind dpo, preference
     pairs (prompt, chosen, rejected + metadata), split by problem, with a dataset card.
@@ -959,6 +960,7 @@ def export(
     from synth.export.dedup import DedupOptions
     from synth.export.preferences import REJECTED_STAGES
 
+    _configure_logging(verbose)
     stages = REJECTED_STAGES
     if rejected_stages is not None:
         stages = tuple(stage.strip() for stage in rejected_stages.split(","))

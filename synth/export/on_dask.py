@@ -35,6 +35,7 @@ Not guaranteed: that it is faster on one machine (bench/README.md "Export on Das
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,11 +52,14 @@ from synth.export.dedup import Dedup
 from synth.export.formats import SPLITS, SplitFiles
 from synth.export.totals import Totals
 
+log = logging.getLogger(__name__)
+
 
 def export_rows(work: Work, files: SplitFiles, scheduler: str | None) -> Totals:
     """Write the run's kept rows to `files` (not closed) on a Dask cluster; the totals."""
     options = work.options
     with _client(scheduler, options.workers) as client:
+        clock = _Clock(f"{len(client.scheduler_info()['workers'])} workers")
         folder = files.out / ".parts"
         folder.mkdir()
         chunks = shard_chunks(work.location)
@@ -68,13 +72,19 @@ def export_rows(work: Work, files: SplitFiles, scheduler: str | None) -> Totals:
             pure=False,
         )
         copies, repeated = _copies_and_repeats(client, read)
+        clock.lap(
+            f"{len(read)} parts read; {sum(map(len, copies.values()))} records stored again, "
+            f"{len(repeated)} problem ids in several parts"
+        )
         repeated = _share(client, repeated)
         dropped_problems, dropped_rows = {}, defaultdict(dict)
         if options.dedup:
             problems, solutions = _sharing(client, read, options)
+            clock.lap(f"{len(problems)} problems, {len(solutions)} solutions share a dedup key")
             dropped_problems, dropped_rows = _decide(
                 client, read, options, problems, solutions, copies, repeated
             )
+            clock.lap("their dedup decided here")
         written = client.map(
             parts.write_part,
             read,
@@ -96,7 +106,21 @@ def export_rows(work: Work, files: SplitFiles, scheduler: str | None) -> Totals:
                 files.append(split, Path(part.paths[split]))
             for path in (*part.paths.values(), parts.part_path(folder, number)):
                 Path(path).unlink()
+        clock.lap("parts written and appended")
         return totals
+
+
+class _Clock:
+    """Logs each stage's seconds (at INFO: `synth export -v`)."""
+
+    def __init__(self, started: str) -> None:
+        self.last = time.perf_counter()
+        log.info("dask export: %s", started)
+
+    def lap(self, done: str) -> None:
+        now = time.perf_counter()
+        log.info("dask export: %s (%.1f s)", done, now - self.last)
+        self.last = now
 
 
 @contextmanager
@@ -130,9 +154,9 @@ def _copies_and_repeats(client: Client, read: list) -> tuple[dict[int, set[int]]
     """(part -> its records stored before, in an earlier place of the run; the problem ids
     found in more than one part), from the ids the cluster finds more than once."""
     ids = dd.from_delayed(client.map(parts.id_table, read, pure=False), meta=_meta(parts.IDS))
-    found = ids.shuffle(on=["kind", "id"]).map_partitions(
-        parts.shared, ["kind", "id"], meta=_meta(parts.IDS)
-    )
+    found = ids.shuffle(
+        on=["kind", "id"], npartitions=_grouped(read), shuffle_method="tasks"
+    ).map_partitions(parts.shared, ["kind", "id"], meta=_meta(parts.IDS))
     found = found.compute().sort_values("seq", kind="stable")
     copies: dict[int, set[int]] = defaultdict(set)
     records = found[found["kind"] == parts.RECORD]
@@ -149,9 +173,9 @@ def _sharing(client: Client, read: list, options) -> tuple[set[int], set[int]]:
     keys = dd.from_delayed(
         client.map(parts.key_table, read, options=options, pure=False), meta=_meta(parts.KEYS)
     )
-    found = keys.shuffle(on=["table", "key"]).map_partitions(
-        parts.shared, ["table", "key"], meta=_meta(parts.KEYS)
-    )
+    found = keys.shuffle(
+        on=["table", "key"], npartitions=_grouped(read), shuffle_method="tasks"
+    ).map_partitions(parts.shared, ["table", "key"], meta=_meta(parts.KEYS))
     found = found.compute()
     of_problems = found["table"].isin([parts.PROBLEM_EXACT, parts.PROBLEM_BANDS])
     return set(found[of_problems]["seq"].tolist()), set(found[~of_problems]["seq"].tolist())
@@ -193,6 +217,14 @@ def _decide(
                 part, index = parts.unseq(row["sample_id"])
                 dropped_rows[part][index] = reason
     return dropped_problems, dropped_rows
+
+
+def _grouped(read: list) -> int:
+    """How many partitions a grouping shuffle makes: a sixteenth of the parts. The tables
+    are small (about 17 bytes a key, some 15 keys a record), so the shuffles are Dask's
+    task-based ones: on the 20k run of bench/README.md, p2p (made for shuffles larger than
+    memory) took 6 s where these take 3.5."""
+    return max(1, len(read) // 16)
 
 
 def _share(client: Client, value: object):
