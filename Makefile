@@ -45,7 +45,7 @@ system-packages:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[cpu,train,serve,dev]'
+	$(VENV)/bin/pip install -q -e '.[cpu,train,serve,dev,dask]'
 	$(VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 

@@ -12,6 +12,7 @@ measured in one session, on one machine, over the same run directory.
     .venv/bin/python bench/export_speed.py RUN_DIR --formats jsonl parquet --repeats 3
     .venv/bin/python bench/export_speed.py RUN_DIR --pythonpath /tmp/before --repeats 1
     .venv/bin/python bench/export_speed.py RUN_DIR --formats jsonl --workers 1
+    .venv/bin/python bench/export_speed.py RUN_DIR --formats jsonl --engine dask --workers 2
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pythonpath", help="the synth checkout to run (default: this one)")
     parser.add_argument("--workers", type=int, help="passed on to `synth export --workers`")
+    parser.add_argument("--engine", help="passed on to `synth export --engine` (local, dask)")
     args = parser.parse_args()
     extra = [] if args.workers is None else ["--workers", str(args.workers)]
+    extra += [] if args.engine is None else ["--engine", args.engine]
     results = []
     for fmt in args.formats:
         tries = [
@@ -101,6 +104,7 @@ def main() -> None:
                 "peak_rss_mb": round(max(t["peak_mb"] for t in tries)),
                 "kept": counts.get("train_examples", 0) + counts.get("validation_examples", 0),
                 "workers": args.workers,
+                "engine": args.engine or "local",
                 "load_average": round(os.getloadavg()[0], 1),
             }
         )

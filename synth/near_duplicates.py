@@ -187,9 +187,11 @@ class NearDuplicateIndex:
         self._last = (text, signed)
         return signed
 
-    def _band_keys(self, minhash: np.ndarray) -> np.ndarray:
+    def band_keys(self, minhash: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: each band's values folded into one 64-bit key (multiply-add
-        with the band's own odd multipliers, then a murmur3-style finaliser)."""
+        with the band's own odd multipliers, then a murmur3-style finaliser). A text can
+        match only a text that shares its exact key or one of these keys (what an export
+        on a cluster groups texts by: synth.export.on_dask)."""
         used = minhash[:, : self.bands * self.rows].astype(np.uint64)
         values = used.reshape(len(minhash), self.bands, self.rows)
         keys = (values * self._multipliers).sum(axis=2, dtype=np.uint64)
@@ -206,7 +208,7 @@ class NearDuplicateIndex:
         first = self._exact.lookup(signed.exact)[0]
         if first != ABSENT:
             return "exact", self._keys[first]
-        found = self._banded.lookup(self._band_keys(signed.minhash)[0])
+        found = self._banded.lookup(self.band_keys(signed.minhash)[0])
         found = found[found != ABSENT]
         return ("near", self._keys[int(found.min())]) if len(found) else None
 
@@ -221,7 +223,7 @@ class NearDuplicateIndex:
         entry = len(self._keys)
         self._keys.append(key)
         self._exact.insert(signed.exact, entry)
-        self._banded.insert(self._band_keys(signed.minhash)[0], entry)
+        self._banded.insert(self.band_keys(signed.minhash)[0], entry)
 
     def add_signed(self, keys: Sequence[str], signatures: Signatures) -> None:
         """Index many texts by their signatures (`sign`, `Signatures.load`), in order."""
@@ -232,7 +234,7 @@ class NearDuplicateIndex:
         self._keys.extend(keys)
         for keys_of, table in (
             (signatures.exact[:, None], self._exact),
-            (self._band_keys(signatures.minhash), self._banded),
+            (self.band_keys(signatures.minhash), self._banded),
         ):
             merged = table.lookup_merged(keys_of).tolist()
             for i, row in enumerate(keys_of.tolist()):
@@ -251,7 +253,7 @@ class NearDuplicateIndex:
         if len(keys) != len(signatures):
             raise ValueError(f"{len(keys)} keys for {len(signatures)} signatures")
         exact = signatures.exact.tolist()
-        bands = self._band_keys(signatures.minhash)
+        bands = self.band_keys(signatures.minhash)
         merged_exact = self._exact.lookup_merged(signatures.exact).tolist()
         merged_bands = self._banded.lookup_merged(bands).tolist()
         recent_exact, recent_bands = self._exact.recent, self._banded.recent

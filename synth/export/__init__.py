@@ -25,6 +25,11 @@ near-duplicate indexes (numpy tables, synth.near_duplicates), one set of record 
 of problem ids, and the report's list of contaminated rows. The rows, their order and their
 split are those of the list-based export it replaced (tests/export/test_streaming.py).
 
+That is the local engine. `engine="dask"` (`synth export --engine dask`) runs the same
+stages on a Dask cluster, for runs past what one machine exports in an hour, and writes
+the same files (synth.export.on_dask says how); both hand their counts to one ending
+(the split's last move, the card, export.json), through synth.export.totals.
+
 The directory is built beside `out` and renamed into place, so a failed export leaves
 the previous one (or nothing), never half of one.
 """
@@ -40,7 +45,7 @@ from pathlib import Path
 from synth.errors import SynthError
 from synth.evals.benchmarks import BENCHMARKS
 from synth.export.batches import Batch, Work, read_batches
-from synth.export.card import RowStats, RunStats, write_card
+from synth.export.card import RunStats, write_card
 from synth.export.decontaminate import BenchmarkIndex, dropped_entry
 from synth.export.dedup import Dedup, DedupOptions
 from synth.export.dialogs import DialogShape, examples
@@ -51,7 +56,7 @@ from synth.export.preferences import (
     check_rejected_stages,
     preference_pairs,
 )
-from synth.export.split import Split
+from synth.export.totals import Totals
 from synth.store import RunStore
 
 __all__ = ["ExportOptions", "examples", "export_dataset", "preference_pairs", "read_split"]
@@ -89,9 +94,27 @@ class ExportOptions:
         check_rejected_stages(self.rejected_stages)
 
 
-def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions) -> dict:
+ENGINES = ("local", "dask")
+
+
+def export_dataset(
+    run_dir: str | Path,
+    out: str | Path,
+    options: ExportOptions,
+    engine: str = "local",
+    scheduler: str | None = None,
+) -> dict:
     """Export a run's verified examples (or, `kind="dpo"`, its preference pairs) to the
-    directory `out`; returns the counts."""
+    directory `out`; returns the counts.
+
+    `engine`: "local" streams the run here (synth.export.batches); "dask" runs the same
+    stages on a Dask cluster (synth.export.on_dask: the one at `scheduler`, or a local one
+    of `options.workers` processes). Both write the same files."""
+    if engine not in ENGINES:
+        raise SynthError("--engine", f"unknown engine {engine!r}", f"one of {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "dask":
+        raise SynthError("--scheduler", "applies to --engine dask", "add --engine dask")
+    on_dask = _dask_engine() if engine == "dask" else None
     store = RunStore(run_dir)
     if not store.exists():
         raise SynthError(str(run_dir), "not a run directory (it does not exist)")
@@ -106,82 +129,122 @@ def export_dataset(run_dir: str | Path, out: str | Path, options: ExportOptions)
         against.append(f"{name} (built in, {index.add_builtin(name)} problems)")
     for benchmark in options.benchmarks:
         against.append(f"{Path(benchmark).name} ({index.add_file(benchmark)} lines)")
-
     work = Work(store.location, options, index if against else None, _areas(store))
-    stats = RunStats()
-    rows = RowStats(kind=options.kind)
-    dedup = Dedup(options.dedup, solutions=options.kind == "sft") if options.dedup else None
-    contaminated: list[dict] = []  # one entry a dropped row (the report lists them)
-    split = Split(options.validation_share, options.split_seed)
-    seen: set[str] = set()  # record ids: a fleet may store a record twice
-    found = 0
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         files = SplitFiles(tmp, options.format)
-        for batch in read_batches(work, options.workers or default_workers()):
-            _first_copies(batch, seen, dedup, work.benchmarks)
-            for facts in batch.facts:
-                stats.add_facts(facts)
-            found += len(batch.rows)
-            kept = range(len(batch.rows))
-            if dedup is not None:
-                kept = dedup.keep_indices(batch.rows, batch.signed)
-            for i in kept:
-                row = batch.rows[i]
-                if batch.contamination and batch.contamination[i] is not None:
-                    contaminated.append(dropped_entry(row, batch.contamination[i]))
-                    continue
-                rows.add(row)
-                files.write(split.side(row["problem_id"]), row)
-            del batch
+        if on_dask is None:
+            totals = _stream(work, files)
+        else:
+            totals = on_dask.export_rows(work, files, scheduler)
         files.close()
-        _check_rows(str(run_dir), stats, options, found)
-        duplicates = dict(sorted(dedup.dropped.items())) if dedup is not None else {}
-        unit = "pairs" if options.kind == "dpo" else "examples"
-        if split.rows["train"] + split.rows["validation"] == 0:
-            raise SynthError(
-                str(run_dir),
-                f"all {found} {unit} were dropped (duplicates {duplicates}, "
-                f"contaminated {len(contaminated)})",
-                "loosen the dedup thresholds or check the benchmark files",
-            )
-        if move := split.finish():
-            split.moved(move[1], move[2], files.move_problem(*move))
-        summary = {
-            "kind": options.kind,
-            "records": stats.records,
-            "verified_records": stats.verified_records,
-            f"{unit}_found": found,
-            "dropped_duplicates": sum(duplicates.values()),
-            "dropped_contaminated": len(contaminated),
-            "decontaminated_against": ", ".join(against) or "nothing",
-            f"train_{unit}": split.rows["train"],
-            f"validation_{unit}": split.rows["validation"],
-            "train_problems": split.problems["train"],
-            "validation_problems": split.problems["validation"],
-        }
-        report = {
-            **summary,
-            **({"pairs_by_reason": rows.pairs_by_reason()} if options.kind == "dpo" else {}),
-            "duplicates": duplicates,
-            "contaminated": contaminated,
-            "options": {
-                **asdict(options),
-                "benchmarks": [str(b) for b in options.benchmarks],
-                "builtin_benchmarks": list(options.builtin_benchmarks),
-            },
-            "run_dir": store.location,
-        }
-        report["files"] = files.finish()
-        write_card(tmp, f"synth dataset from {store.name}", stats, summary, rows)
-        (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        summary = _finish(tmp, store, options, against, files, totals)
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary
+
+
+def _stream(work: Work, files: SplitFiles) -> Totals:
+    """The local engine: the batches in run order, each through the dedup decisions,
+    decontamination, the split and the writers."""
+    options = work.options
+    totals = Totals.of(options)
+    dedup = Dedup(options.dedup, solutions=options.kind == "sft") if options.dedup else None
+    seen: set[str] = set()  # record ids: a fleet may store a record twice
+    for batch in read_batches(work, options.workers or default_workers()):
+        _first_copies(batch, seen, dedup, work.benchmarks)
+        for facts in batch.facts:
+            totals.stats.add_facts(facts)
+        totals.found += len(batch.rows)
+        kept = range(len(batch.rows))
+        if dedup is not None:
+            kept = dedup.keep_indices(batch.rows, batch.signed)
+        for i in kept:
+            row = batch.rows[i]
+            if batch.contamination and batch.contamination[i] is not None:
+                totals.contaminated.append(dropped_entry(row, batch.contamination[i]))
+                continue
+            totals.rows.add(row)
+            files.write(totals.split.side(row["problem_id"]), row)
+        del batch
+    if dedup is not None:
+        totals.duplicates = dedup.dropped
+    return totals
+
+
+def _finish(
+    tmp: Path,
+    store: RunStore,
+    options: ExportOptions,
+    against: list[str],
+    files: SplitFiles,
+    totals: Totals,
+) -> dict:
+    """After the rows are written and closed: the checks that need the whole export, the
+    split's last move, the card and export.json; returns the summary."""
+    stats, split, found = totals.stats, totals.split, totals.found
+    _check_rows(store.location, stats, options, found)
+    duplicates = dict(sorted(totals.duplicates.items()))
+    unit = "pairs" if options.kind == "dpo" else "examples"
+    if split.rows["train"] + split.rows["validation"] == 0:
+        raise SynthError(
+            store.location,
+            f"all {found} {unit} were dropped (duplicates {duplicates}, "
+            f"contaminated {len(totals.contaminated)})",
+            "loosen the dedup thresholds or check the benchmark files",
+        )
+    if move := split.finish():
+        split.moved(move[1], move[2], files.move_problem(*move))
+    summary = {
+        "kind": options.kind,
+        "records": stats.records,
+        "verified_records": stats.verified_records,
+        f"{unit}_found": found,
+        "dropped_duplicates": sum(duplicates.values()),
+        "dropped_contaminated": len(totals.contaminated),
+        "decontaminated_against": ", ".join(against) or "nothing",
+        f"train_{unit}": split.rows["train"],
+        f"validation_{unit}": split.rows["validation"],
+        "train_problems": split.problems["train"],
+        "validation_problems": split.problems["validation"],
+    }
+    report = {
+        **summary,
+        **({"pairs_by_reason": totals.rows.pairs_by_reason()} if options.kind == "dpo" else {}),
+        "duplicates": duplicates,
+        "contaminated": totals.contaminated,
+        "options": {
+            **asdict(options),
+            "benchmarks": [str(b) for b in options.benchmarks],
+            "builtin_benchmarks": list(options.builtin_benchmarks),
+        },
+        "run_dir": store.location,
+    }
+    report["files"] = files.finish()
+    write_card(tmp, f"synth dataset from {store.name}", stats, summary, totals.rows)
+    (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _dask_engine():
+    """synth.export.on_dask, or a SynthError naming the extra when Dask is missing."""
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise SynthError(
+            "--engine dask",
+            f"needs Dask, which is not installed here ({exc})",
+            "pip install 'synth[dask]'",
+        ) from None
+    from synth.export import on_dask
+
+    return on_dask
 
 
 def _check_rows(run_dir: str, stats: RunStats, options: ExportOptions, found: int) -> None:

@@ -56,11 +56,9 @@ class Work:
 
 def read_batches(work: Work, workers: int) -> Iterator[Batch]:
     """The run's batches, in run order."""
-    names = RunStore(work.location).shard_names()
-    chunks = [names[i : i + SHARDS_AT_ONCE] for i in range(0, len(names), SHARDS_AT_ONCE)]
+    chunks = shard_chunks(work.location)
     if workers <= 1 or len(chunks) < 2 * workers:
-        _start(work)
-        yield from map(_make, chunks)
+        yield from (make_batch(work, chunk) for chunk in chunks)
         return
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, context, initializer=_start, initargs=(work,)) as pool:
@@ -73,39 +71,48 @@ def read_batches(work: Work, workers: int) -> Iterator[Batch]:
             yield pending.popleft().result()
 
 
-_work: Work | None = None  # this process's, set by _start
-_dedup: Dedup | None = None
+def shard_chunks(location: str) -> list[list[str]]:
+    """The run's shard names in run order, `SHARDS_AT_ONCE` a batch."""
+    names = RunStore(location).shard_names()
+    return [names[i : i + SHARDS_AT_ONCE] for i in range(0, len(names), SHARDS_AT_ONCE)]
+
+
+_work: Work | None = None  # this process's, set by _start (the process pool's workers)
 
 
 def _start(work: Work) -> None:
-    global _work, _dedup
+    global _work
     _work = work
-    options = work.options
-    _dedup = Dedup(options.dedup, options.kind == "sft") if options.dedup else None
 
 
 def _make(names: list[str]) -> Batch:
     assert _work is not None
-    options = _work.options
+    return make_batch(_work, names)
+
+
+def make_batch(work: Work, names: list[str]) -> Batch:
+    """The batch of these shards: a function of the work and the shards alone (what a
+    process of this pool or a task of synth.export.on_dask runs)."""
+    options = work.options
     batch = Batch([], [], [], [], None, [])
-    for record in RunStore(_work.location).shard_records(names):
-        batch.facts.append(RunStats.facts(record, _area(record.concept_ids)))
+    for record in RunStore(work.location).shard_records(names):
+        batch.facts.append(RunStats.facts(record, _area(work, record.concept_ids)))
         for row in _rows(record, options):
             batch.rows.append(row)
             batch.row_records.append(len(batch.record_ids))
         batch.record_ids.append(record.id)
-    if _dedup is not None:
-        batch.signed = _dedup.sign(batch.rows)
-    if _work.benchmarks is not None:
-        batch.contamination = _work.benchmarks.contaminations(batch.rows)
+    if options.dedup:
+        batch.signed = Dedup(options.dedup, options.kind == "sft").sign(batch.rows)
+    if work.benchmarks is not None:
+        batch.contamination = work.benchmarks.contaminations(batch.rows)
     return batch
 
 
-def _area(concept_ids: tuple[str, ...]) -> str:
+def _area(work: Work, concept_ids: tuple[str, ...]) -> str:
     """The taxonomy area of the first concept ("imported" for none, "unknown" off the map)."""
     if not concept_ids:
         return "imported"
-    return _work.areas.get(concept_ids[0], "unknown")
+    return work.areas.get(concept_ids[0], "unknown")
 
 
 def _rows(record: Record, options) -> list[dict]:

@@ -56,6 +56,19 @@ class RunStats:
             if attempts:
                 self.verified_by_round[attempts] += 1
 
+    def merge(self, other: RunStats) -> None:
+        """Count in what `other` counted (of other records)."""
+        self.records += other.records
+        self.verified_records += other.verified_records
+        self.trajectories += other.trajectories
+        for mine, theirs in (
+            (self.rejected, other.rejected),
+            (self.area_total, other.area_total),
+            (self.area_verified, other.area_verified),
+            (self.verified_by_round, other.verified_by_round),
+        ):
+            mine.update(theirs)
+
 
 class RecordFacts(NamedTuple):
     verified: bool
@@ -84,6 +97,14 @@ class RowStats:
                 self._length(column, len(solution_text({column: row[column]})))
         else:
             self._length("assistant", len(solution_text(row)))
+
+    def merge(self, other: RowStats) -> None:
+        """Count in what `other` counted, of rows that came after these (the order keeps
+        `pairs_by_reason`'s order among equal counts)."""
+        self.by_kind.update(other.by_kind)
+        self.reasons.update(other.reasons)
+        for column, lengths in other.lengths.items():
+            self.lengths.setdefault(column, Counter()).update(lengths)
 
     def _length(self, column: str, length: int) -> None:
         self.lengths.setdefault(column, Counter())[length] += 1

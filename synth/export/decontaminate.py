@@ -80,11 +80,13 @@ class BenchmarkIndex:
         return found
 
     def shared(self, text: str) -> tuple[str, str] | None:
-        """(benchmark, an n-gram of `text` that benchmark has), or None."""
-        grams = ngrams(text, self.n)
-        if self.owners.keys().isdisjoint(grams):  # the common case, at C speed
+        """(benchmark, the first n-gram of `text` that benchmark has, in reading order), or
+        None. The first, not any: a set's order changes with the process's hash seed, and
+        the report must not."""
+        if self.owners.keys().isdisjoint(ngrams(text, self.n)):  # the common case, at C speed
             return None
-        for gram in grams:
+        words = _WORD.findall(text.lower())
+        for gram in zip(*(words[i:] for i in range(self.n)), strict=False):
             if gram in self.owners:
                 return self.owners[gram], " ".join(gram)
         return None

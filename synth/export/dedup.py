@@ -90,6 +90,12 @@ class Dedup:
 
     def keep_indices(self, rows: list[dict], signed: Signed | None = None) -> list[int]:
         """`keep`, as the rows' numbers in the batch."""
+        return [i for i, reason in enumerate(self.decide(rows, signed)) if reason is None]
+
+    def decide(self, rows: list[dict], signed: Signed | None = None) -> list[str | None]:
+        """Each row's reason to be dropped ("exact_problem", "near_solution", ...), or None
+        for a row kept; `dropped` counts the reasons. The decision rule of the export,
+        whichever engine runs it (synth.export.on_dask feeds it the rows that share a key)."""
         signed = signed or self.sign(rows)
         fresh: dict[str, int] = {}  # problem id -> its first row, for problems new here
         for i, row in enumerate(rows):
@@ -100,24 +106,16 @@ class Dedup:
             found = self.problems.match_or_add(list(fresh), signed.problems[numbers])
             for problem_id, copy in zip(fresh, found, strict=True):
                 self._verdicts[problem_id] = f"{copy[0]}_problem" if copy else None
-        passed = []
-        for i, row in enumerate(rows):
-            if reason := self._verdicts[row["problem_id"]]:
-                self.dropped[reason] += 1
-            else:
-                passed.append(i)
-        if not self.solutions or not passed:
-            return passed
-        assert signed.solutions is not None
-        keys = [rows[i]["sample_id"] for i in passed]
-        found = self.answers.match_or_add(keys, signed.solutions[passed])
-        kept = []
-        for i, copy in zip(passed, found, strict=True):
-            if copy:
-                self.dropped[f"{copy[0]}_solution"] += 1
-            else:
-                kept.append(i)
-        return kept
+        reasons = [self._verdicts[row["problem_id"]] for row in rows]
+        passed = [i for i, reason in enumerate(reasons) if reason is None]
+        if self.solutions and passed:
+            assert signed.solutions is not None
+            keys = [rows[i]["sample_id"] for i in passed]
+            found = self.answers.match_or_add(keys, signed.solutions[passed])
+            for i, copy in zip(passed, found, strict=True):
+                reasons[i] = f"{copy[0]}_solution" if copy else None
+        self.dropped.update(reason for reason in reasons if reason)
+        return reasons
 
 
 def dedup(

@@ -53,16 +53,25 @@ def schema_of(row: dict):
     return pa.schema(fields)
 
 
+def jsonl_line(row: dict) -> str:
+    """A row as a line of a JSONL split (non-ASCII kept as it is)."""
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
 class _JsonlFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle = path.open("w", encoding="utf-8")
 
     def write(self, row: dict) -> None:
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._handle.write(jsonl_line(row))
 
     def write_line(self, line: str) -> None:
         self._handle.write(line)
+
+    def copy(self, lines) -> None:
+        """Append a text file of lines, as it is."""
+        shutil.copyfileobj(lines, self._handle)
 
     def close(self) -> None:
         self._handle.close()
@@ -125,9 +134,25 @@ class SplitFiles:
         return _TableFile(self._path(name), self, arrow=self.fmt == "hf")
 
     def write(self, split: str, row: dict) -> None:
+        self.begin(row)
+        self._files[split].write(row)
+
+    def begin(self, row: dict) -> None:
+        """Take the schema from `row`, the export's first row, when rows come by `append`
+        in another order than the run's (the first row written fixes it otherwise)."""
         if self.schema is None and self.fmt != "jsonl":
             self.schema = schema_of(row)
-        self._files[split].write(row)
+
+    def append(self, split: str, part: Path) -> None:
+        """Write the rows of `part` (a file of `jsonl_line`s, as UTF-8), in order, to
+        `split`: a JSONL split gets its bytes as they are, the others its rows."""
+        file = self._files[split]
+        with part.open(encoding="utf-8", newline="\n") as lines:
+            if isinstance(file, _JsonlFile):
+                file.copy(lines)
+                return
+            for line in lines:
+                self.write(split, json.loads(line))
 
     def close(self) -> None:
         for file in self._files.values():

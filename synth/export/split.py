@@ -37,17 +37,44 @@ class Split:
         """ "train" or "validation" for a row of this problem, counted on its side."""
         if problem_id != self._last[0]:  # a problem's rows come together: one hash each
             at = position(problem_id, self.seed)
-            side = "validation" if at < self.validation_share else "train"
+            side = self._side(at)
             self._last = (problem_id, side)
             if problem_id not in self._seen:
                 self._seen.add(problem_id)
                 self.problems[side] += 1
-                edge = self._edge.get(side)
-                if edge is None or (at < edge[0] if side == "train" else at > edge[0]):
-                    self._edge[side] = (at, problem_id)
+                self._push_edge(side, at, problem_id)
         side = self._last[1]
         self.rows[side] += 1
         return side
+
+    def _side(self, at: float) -> str:
+        return "validation" if at < self.validation_share else "train"
+
+    def _push_edge(self, side: str, at: float, problem_id: str) -> None:
+        """A problem new on `side` becomes its edge if it lies further out (on a tie, the
+        problem seen first stays)."""
+        edge = self._edge.get(side)
+        if edge is None or (at < edge[0] if side == "train" else at > edge[0]):
+            self._edge[side] = (at, problem_id)
+
+    def keep_only(self, problems: set[str]) -> None:
+        """Forget the problems seen that are not in `problems` (they stay counted): `absorb`
+        needs a Split to know only the problems that another Split saw too."""
+        self._seen &= problems
+
+    def absorb(self, later: Split) -> None:
+        """Count in the rows `later` routed, rows that came after this Split's in the run, as
+        if this Split had routed them: the same counts and edges. A problem both saw is
+        counted once, so each must know every problem the other saw (see `keep_only`)."""
+        for side in ("train", "validation"):
+            self.rows[side] += later.rows[side]
+            self.problems[side] += later.problems[side]
+        for problem_id in later._seen:
+            if problem_id in self._seen:
+                self.problems[self._side(position(problem_id, self.seed))] -= 1
+            self._seen.add(problem_id)
+        for side, (at, problem_id) in later._edge.items():
+            self._push_edge(side, at, problem_id)
 
     def finish(self) -> tuple[str, str, str] | None:
         """(problem id, from side, to side) of the one problem the two rules move, or None."""

@@ -185,6 +185,18 @@ def test_examples_sharing_a_long_ngram_with_a_benchmark_are_dropped(run_dir, tmp
     assert "p4" not in {r["problem_id"] for r in read_split(out, "train")}
 
 
+def test_the_report_names_the_first_shared_ngram_of_the_text():
+    """In reading order, not a set's (whose order changes with the hash seed of each
+    process, and with it export.json)."""
+    from synth.export.decontaminate import BenchmarkIndex
+
+    words = [f"{w}{i}" for i, w in enumerate(WORDS * 4)]
+    index = BenchmarkIndex(n=5)
+    index.add_items("bench", [" ".join(words[10:])])
+    found = index.shared("Intro words " + " ".join(words[8:]))
+    assert found == ("bench", " ".join(words[10:15]))
+
+
 def test_humaneval_is_decontaminated_against_by_default(run_dir, tmp_path):
     """The benchmark `synth eval` judges a round by is never in what the round trains on."""
     from synth.evals.benchmarks import load_humaneval
