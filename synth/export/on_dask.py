@@ -123,11 +123,14 @@ class _Clock:
         self.last = now
 
 
+CONNECT_TIMEOUT_S = 30  # how long a --scheduler may take to answer
+
+
 @contextmanager
 def _client(scheduler: str | None, workers: int) -> Iterator[Client]:
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             raise SynthError(
                 f"--scheduler {scheduler}",
@@ -222,8 +225,8 @@ def _decide(
 def _grouped(read: list) -> int:
     """How many partitions a grouping shuffle makes: a sixteenth of the parts. The tables
     are small (about 17 bytes a key, some 15 keys a record), so the shuffles are Dask's
-    task-based ones: on the 20k run of bench/README.md, p2p (made for shuffles larger than
-    memory) took 6 s where these take 3.5."""
+    task-based ones: on a run of 20k records, p2p (made for shuffles larger than memory)
+    took 6 s where these take 3.5 (bench/README.md "Export on Dask")."""
     return max(1, len(read) // 16)
 
 

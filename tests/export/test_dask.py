@@ -215,3 +215,17 @@ def test_without_dask_the_error_names_the_extra(mixed_run, tmp_path, monkeypatch
     with pytest.raises(SynthError, match=r"--engine dask: needs Dask.*pip install 'synth\[dask\]'"):
         export_dataset(mixed_run, tmp_path / "out", ExportOptions(), engine="dask")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_named(mixed_run, tmp_path, monkeypatch):
+    import socket
+
+    from synth.export import on_dask
+
+    monkeypatch.setattr(on_dask, "CONNECT_TIMEOUT_S", 1)
+    with socket.socket() as held:  # a port bound and never listened on: refused, and ours
+        held.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{held.getsockname()[1]}"
+        with pytest.raises(SynthError, match=f"--scheduler {address}: no Dask scheduler"):
+            export_dataset(mixed_run, tmp_path / "out", ExportOptions(), "dask", address)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
