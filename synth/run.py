@@ -69,22 +69,28 @@ def open_sandbox(kind: str, console: Console) -> Sandbox:
 
 
 def generate_settings(
-    options: GenerateOptions, run: RunSettings, taxonomy_path: Path, domain: str
+    run: RunSettings,
+    taxonomy_path: Path,
+    domain: str,
+    problems_from: str | Path | None = None,
+    *,
+    system_prompts_file: Path | None = None,
+    judge_config: Path | None = None,
 ) -> dict:
-    """run.json of a `synth generate` run: the data settings, locations resolved, and each
-    input file with its sha256 (a resume compares them: synth/resume.py)."""
+    """run.json of a generation run, local or a fleet job's (the engine is added by its
+    runner): the data settings, locations resolved, and each input file with its sha256
+    (a resume compares them: synth/resume.py). A fleet job names no settings files: what
+    they said travels in its spec, and so in the data settings."""
     return {
         **data_settings(run),
         "taxonomy": resolved(taxonomy_path),
-        "model": options.place.engine.model,
-        "engine": options.place.engine.engine,
         "domain": domain,
-        "problems_from": resolved(options.problems_from),
+        "problems_from": resolved(problems_from),
         "inputs": describe_inputs(
             taxonomy=taxonomy_path,
-            problems_from=options.problems_from,
-            system_prompts=options.system_prompts_file,
-            judge_config=options.judge_config,
+            problems_from=problems_from,
+            system_prompts=system_prompts_file,
+            judge_config=judge_config,
         ),
     }
 
@@ -132,15 +138,25 @@ def run_generate(options: GenerateOptions, console: Console, engine: Engine | No
         judge_engine = open_engine(options.judge_engine)  # a server: checked as it opens
     try:
         kind = generate_kind(taxonomy, options.run, options.problems_from, judge_engine)
-        settings = generate_settings(options, kind.settings, taxonomy_path, taxonomy.domain)
+        settings = generate_settings(
+            kind.settings,
+            taxonomy_path,
+            taxonomy.domain,
+            options.problems_from,
+            system_prompts_file=options.system_prompts_file,
+            judge_config=options.judge_config,
+        )
         return run_kind(kind, settings, options.place, console, engine, title="problems")
     finally:
         if judge_engine is not None:
             judge_engine.close()
 
 
-def derived_settings(name: str, source: str | Path, settings: TranslateSettings | ExplainSettings):
-    """run.json of a translate or explain run: its data settings and its source run."""
+def derived_settings(
+    name: str, source: str | Path, settings: TranslateSettings | ExplainSettings
+) -> dict:
+    """run.json of a translate or explain run, local or a fleet job's (the engine is added
+    by its runner): its data settings and its source run."""
     return {
         "kind": name,
         **data_settings(settings),

@@ -11,10 +11,11 @@ import shutil
 import pytest
 
 from synth.code.static import LintConfig
+from synth.engines.registry import EngineSettings
 from synth.errors import SynthError
 from synth.pipelines.settings import RunSettings
 from synth.resume import LATER_SETTINGS, check_settings, describe_input, resolved, sha256_of
-from synth.run import GenerateOptions, RunPlace, generate_settings
+from synth.run import generate_settings
 from synth.sandbox.base import Limits
 from synth.store import RunStore
 
@@ -29,14 +30,11 @@ def files(tmp_path, monkeypatch):
     return tmp_path
 
 
-def settings_for(taxonomy, config: RunSettings | None = None, **options) -> dict:
-    """run.json as `synth generate` writes it for these inputs."""
-    return generate_settings(
-        GenerateOptions(place=RunPlace(out="unused"), **options),
-        config or RunSettings(),
-        taxonomy,
-        "code",
-    )
+def settings_for(taxonomy, config: RunSettings | None = None, **inputs) -> dict:
+    """run.json as `synth generate` writes it for these inputs (the default engine)."""
+    engine = EngineSettings()
+    settings = generate_settings(config or RunSettings(), taxonomy, "code", **inputs)
+    return {**settings, "model": engine.model, "engine": engine.engine}
 
 
 def started(tmp_path, settings: dict) -> RunStore:

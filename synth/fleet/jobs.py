@@ -51,7 +51,6 @@ from synth.pipelines.settings import (
     RunSettings,
     Settings,
     TranslateSettings,
-    data_settings,
 )
 
 
@@ -180,32 +179,19 @@ def taxonomy_path(spec: GenerateJob) -> Path:
 
 
 def job_settings(spec: JobSpec) -> dict[str, Any]:
-    """run.json of a job's run directory: the data settings a local run of the same kind
-    records, and the engine (a resubmission into the directory must agree with them)."""
-    from synth.resume import describe_inputs, resolved
+    """run.json of a job's run directory: what a local run of the same kind records, and
+    the engine (a resubmission into the directory must agree with them)."""
+    from synth.run import derived_settings, generate_settings
 
     if isinstance(spec, GenerateJob):
         from synth.taxonomy import load_taxonomy
 
         taxonomy = taxonomy_path(spec)
-        where = {
-            "taxonomy": resolved(taxonomy),
-            "domain": load_taxonomy(taxonomy).domain,
-            "problems_from": resolved(spec.problems_from),
-            "inputs": describe_inputs(taxonomy=taxonomy, problems_from=spec.problems_from),
-        }
+        domain = load_taxonomy(taxonomy).domain
+        settings = generate_settings(spec.run_settings(), taxonomy, domain, spec.problems_from)
     else:
-        where = {
-            "kind": spec.kind,
-            "source": resolved(spec.source),
-            "inputs": describe_inputs(source=spec.source),
-        }
-    return {
-        **data_settings(spec.run_settings()),
-        **where,
-        "model": spec.model,
-        "engine": spec.engine,
-    }
+        settings = derived_settings(spec.kind, spec.source, spec.run_settings())
+    return {**settings, "model": spec.model, "engine": spec.engine}
 
 
 def chunk(spec: JobSpec, slots: int, number: int) -> range:
