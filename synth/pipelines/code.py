@@ -147,7 +147,7 @@ class CodePipeline:
     def _solutions(
         self, batch: BatchState, problems: dict[int, Problem], suites: dict[int, TestSuite]
     ) -> Steps:
-        """Step 3-5: n samples per problem, checked; then the agreement rule re-judges them."""
+        """Steps 3-4: n samples per problem, checked; then the agreement rule re-judges them."""
         settings = self.settings
         order = list(suites)
         # (slot, system prompt, samples): one request per problem, or one per system prompt
@@ -223,7 +223,7 @@ class CodePipeline:
     def _corrections(
         self, problems: dict[int, Problem], suites: dict[int, TestSuite], histories: Histories
     ) -> Steps:
-        """Step 6: failed trajectories go back with their feedback, up to max_attempts."""
+        """Step 5: failed trajectories go back with their feedback, up to max_attempts."""
         settings = self.settings
         for attempt in range(2, settings.max_attempts + 1):
             failing = [
@@ -260,7 +260,7 @@ class CodePipeline:
                 histories[key].append(Attempt(sample=sample, verdict=verdict))
 
     def _judge(self, problems: dict[int, Problem], histories: Histories) -> Steps:
-        """Step 7 (optional): the judge scores each verified trajectory's last sample; those
+        """Step 6 (optional): the judge scores each verified trajectory's last sample; those
         under a threshold are not kept, and with several system prompts only the best of
         each problem is."""
         judge = self.settings.judge

@@ -28,10 +28,10 @@ from synth.code.translate import (
     translation_request,
 )
 from synth.engines.base import Completion, Message
-from synth.pipelines.batch import Histories, request_seed
+from synth.pipelines.batch import Histories, request_seed, trajectories_of
 from synth.pipelines.scheduler import BatchSteps, Generate
 from synth.pipelines.settings import TranslateSettings
-from synth.records import Attempt, Problem, Record, Sample, Trajectory, stable_id
+from synth.records import Attempt, Problem, Record, Sample, stable_id
 
 NOT_RETRIED = ("engine_error", "stub_unusable")  # a correction cannot fix these
 
@@ -139,11 +139,7 @@ class TranslatePipeline:
 
     def _record(self, slot: int, problem: Problem, histories: Histories) -> Record:
         source, _ = self.pairs[slot]
-        trajectories = tuple(
-            Trajectory(index=t, attempts=tuple(histories[(slot, t)]))
-            for t in range(self.settings.samples)
-            if (slot, t) in histories
-        )
+        trajectories = trajectories_of(slot, histories, self.settings.samples)
         verified = any(t.verified for t in trajectories)
         return Record(
             id=self.record_id(slot),
