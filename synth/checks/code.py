@@ -108,7 +108,7 @@ class TranslationCheck(Check):
 class RebuildCheck(Check):
     """Code rebuilt from explanations, run against the source record's tests: each probe
     is an explanation sample whose `code` is the rebuilt code. A verdict per probe, in
-    order, reason `rebuild_passes` or `rebuild_fails`."""
+    order, reason `rebuild_passes` or `rebuild_fails`. Parts as wide as `workers`."""
 
     kind: Literal["rebuild"] = "rebuild"
     probes: Samples
@@ -127,3 +127,9 @@ class RebuildCheck(Check):
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
             return list(pool.map(check, range(len(self.probes))))
+
+    def split(self) -> list[Check]:
+        return self.cut(("probes", "suites"), self.workers)
+
+    def join(self, results: list[list]) -> list[Verdict]:
+        return concatenated(results)

@@ -140,6 +140,10 @@ def test_a_rebuild_is_judged_on_the_source_tests(tools):
     here = check.run(tools)
     assert [v.reason for v in here] == ["rebuild_passes", "rebuild_fails"]
     assert timeless(shipped(check, tools)) == timeless(here)
+    one_wide = check.model_copy(update={"workers": 1})
+    parts, joined = in_parts(one_wide, tools)
+    assert parts == 2  # a probe each: as wide as the verify worker's one thread
+    assert timeless(joined) == timeless(here)
 
 
 def test_reference_programs_give_an_answer_or_a_reason(tools):
