@@ -50,12 +50,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.errors import SynthError
-from synth.near_duplicates import problem_signer
+from synth.near_duplicates import Signatures, problem_signer
 from synth.records import Record
 from synth.run_dir import SHARDS, LocalDir, RemoteDir
 from synth.shards import parse_shard
@@ -132,6 +133,20 @@ def entry_table(shard: str, numbered: Iterable[tuple[int, Record]]) -> pa.Table:
             row["problem_exact"] = int(exact)
             row["problem_minhash"] = minhash.astype("<u4").tobytes()
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def problem_signatures(table: pa.Table) -> Signatures:
+    """The signatures of `table`'s problems, from its problem_exact and problem_minhash
+    columns as `entry_table` writes them (rows of the pipelines' scheme only)."""
+    minhash = table["problem_minhash"].combine_chunks()
+    width = minhash.type.byte_width
+    data = np.frombuffer(minhash.buffers()[1], dtype=np.uint8)
+    data = data[minhash.offset * width : (minhash.offset + len(minhash)) * width]
+    return Signatures(
+        problem_signer().scheme,
+        table["problem_exact"].to_numpy().astype(np.uint64),
+        data.view("<u4").astype(np.uint32).reshape(len(minhash), width // 4),
+    )
 
 
 def entry_name(shard: str) -> str:

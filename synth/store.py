@@ -33,7 +33,7 @@ from synth.errors import SynthError
 from synth.near_duplicates import Signatures, problem_signer
 from synth.records import Record
 from synth.run_dir import SHARDS, is_url, local_path, open_dir
-from synth.run_index import RunIndex
+from synth.run_index import RunIndex, problem_signatures
 from synth.shards import parse_shard, shard_name, shard_text
 
 __all__ = ["RunStore", "StoredProblems", "is_url", "local_path"]
@@ -150,15 +150,7 @@ class RunStore:
             by_id = dict(zip(ids, texts, strict=True))
             signatures = signer.sign([by_id[i] for i in table["id"].to_pylist()])
         else:
-            minhash = table["problem_minhash"].combine_chunks()
-            width = minhash.type.byte_width
-            data = np.frombuffer(minhash.buffers()[1], dtype=np.uint8)
-            data = data[minhash.offset * width : (minhash.offset + len(minhash)) * width]
-            signatures = Signatures(
-                signer.scheme,
-                table["problem_exact"].to_numpy().astype(np.uint64),
-                data.view("<u4").astype(np.uint32).reshape(len(minhash), width // 4),
-            )
+            signatures = problem_signatures(table)
         duplicate = pc.fill_null(pc.equal(table["rejection"], "duplicate"), False)
         return StoredProblems(
             table["problem_id"].to_pylist(), duplicate.to_numpy(zero_copy_only=False), signatures
