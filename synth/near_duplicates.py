@@ -34,10 +34,9 @@ differ; clear copies and clearly different texts are decided alike.
 A match names the key of the *earliest* indexed text among the candidates. Adding a key
 twice is harmless (the first text indexed under a band keeps it).
 
-Signatures travel as arrays (`Signatures`): `index.sign(texts)` computes them, `save` and
-`Signatures.load` write and read them as one `.npz` file, and `index.add_signed(keys,
-signatures)` seeds an index from them without the texts (a resumed run does this from
-signatures stored beside its records). A signature carries its `scheme` (the MinHash
+Signatures travel as arrays (`Signatures`): `index.sign(texts)` computes them, and
+`index.add_signed(keys, signatures)` seeds an index from them without the texts (a resumed
+run does this from the signatures its run index stores: synth/run_index.py). A signature carries its `scheme` (the MinHash
 algorithm and version, `num_perm`, shingle size, tokens); an index refuses signatures of
 another scheme, since their values would not be comparable. The threshold is no part of
 the scheme: one set of signatures serves indexes of any threshold.
@@ -50,7 +49,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from datasketch import MinHashLSH
@@ -80,29 +78,6 @@ class Signatures:
         if isinstance(rows, int):
             rows = slice(rows, rows + 1 if rows != -1 else None)
         return Signatures(self.scheme, self.exact[rows], self.minhash[rows])
-
-    def save(self, path: str | Path) -> None:
-        """Write to `path` (a .npz file: arrays `exact`, `minhash` and `scheme`)."""
-        with open(path, "wb") as handle:
-            np.savez(handle, scheme=np.array(self.scheme), exact=self.exact, minhash=self.minhash)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Signatures:
-        """Read what `save` wrote; a file of another shape is refused, naming the field."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in ("scheme", "exact", "minhash")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise SynthError(str(path), f"not a signatures file ({exc})") from None
-        exact, minhash = arrays["exact"], arrays["minhash"]
-        if exact.dtype != np.uint64 or exact.ndim != 1:
-            raise SynthError(f"{path}: exact", f"is {exact.dtype} {exact.shape}, not uint64 (n,)")
-        if minhash.dtype != np.uint32 or minhash.ndim != 2 or len(minhash) != len(exact):
-            raise SynthError(
-                f"{path}: minhash",
-                f"is {minhash.dtype} {minhash.shape}, not uint32 ({len(exact)}, num_perm)",
-            )
-        return cls(str(arrays["scheme"]), exact, minhash)
 
     @classmethod
     def concat(cls, parts: Sequence[Signatures]) -> Signatures:
@@ -226,7 +201,7 @@ class NearDuplicateIndex:
         self._banded.insert(self.band_keys(signed.minhash)[0], entry)
 
     def add_signed(self, keys: Sequence[str], signatures: Signatures) -> None:
-        """Index many texts by their signatures (`sign`, `Signatures.load`), in order."""
+        """Index many texts by their signatures (`sign`, or the run index's), in order."""
         self._check_scheme(signatures)
         if len(keys) != len(signatures):
             raise ValueError(f"{len(keys)} keys for {len(signatures)} signatures")
