@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth.records import Record
-from synth.run_index import entry_table
+from synth.run_index import SCHEMA, entry
 from synth.store import RunStore
 
 COUNTED = (
@@ -51,9 +51,9 @@ class RunCounts:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def add(self, record: Record) -> None:
-        """Count one stored record (a slot done)."""
-        more = count_records([record])
+    def add(self, records: Iterable[Record]) -> None:
+        """Count stored records (a slot done each)."""
+        more = count_records(records)
         for name in (f.name for f in fields(self)):
             setattr(self, name, getattr(self, name) + getattr(more, name))
 
@@ -104,8 +104,9 @@ class RunCounts:
 
 
 def count_records(records: Iterable[Record]) -> RunCounts:
-    """The counts of `records`, each counted once (as listed; ids are not compared)."""
-    return RunCounts.of_index(entry_table("", enumerate(records, start=1)))
+    """The counts of `records`, each counted once (as listed; ids are not compared): their
+    index rows' facts (synth.run_index.entry), without the signatures counts never read."""
+    return RunCounts.of_index(pa.Table.from_pylist([entry(r) for r in records], schema=SCHEMA))
 
 
 def run_counts(store: RunStore) -> RunCounts:

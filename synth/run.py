@@ -228,8 +228,7 @@ def run_kind(
 
         def stored(records: list) -> None:
             # One writer per run directory: every record of this invocation is new to the store.
-            for record in records:
-                counts.add(record)
+            counts.add(records)
             write_summary("running")
 
         with _progress(console) as progress:

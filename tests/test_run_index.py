@@ -142,7 +142,7 @@ def test_counts_of_records_in_hand_follow_the_same_rule(real_records):
     assert count_records(real_records).as_dict(None) == expected_counts(real_records)
     one_by_one = count_records([])
     for record in real_records:
-        one_by_one.add(record)
+        one_by_one.add([record])
     assert one_by_one == count_records(real_records)
 
 
