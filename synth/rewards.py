@@ -101,6 +101,7 @@ from synth.evals.code_judge import (
     reported_reason,
 )
 from synth.evals.math_judge import judge_math
+from synth.python_ast import parse_python
 from synth.records import DroppedTest, Frozen, Sample, TestSuite, Verdict, stable_id
 from synth.sandbox.base import Limits, Sandbox
 
@@ -246,7 +247,7 @@ def _called(suite: TestSuite) -> tuple[str, ...]:
     names: set[str] = set()
     for source in (suite.setup, *(case.source for case in suite.cases)):
         try:
-            tree = ast.parse(source)
+            tree = parse_python(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         names.update(
@@ -261,7 +262,7 @@ def _constant(source: str) -> bool:
     """`assert True` (with or without a message), as many HumanEval checks hold: it checks
     nothing, so leaving it out loses no test."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return len(tree.body) == 1 and (
@@ -291,7 +292,7 @@ def _lost_checks(lost: list[DroppedTest], entry_point: str) -> str:
 
 def _uncalled_check(source: str) -> bool:
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError):
         return False
     defined = any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from synth.code.returns import return_types
+from synth.python_ast import parse_python
 from synth.records import ExecResult, TestOutcome, TestSuite
 from synth.sandbox.base import Limits, Sandbox
 
@@ -154,7 +155,7 @@ EXITED_EARLY = (
 def _test_function_name(source: str) -> str | None:
     """The `test*` function a case defines (decorated or not), which the harness then calls."""
     try:
-        body = ast.parse(source).body
+        body = parse_python(source).body
     except (SyntaxError, ValueError):
         return None
     if len(body) == 1 and isinstance(body[0], ast.FunctionDef) and body[0].name.startswith("test"):
@@ -167,7 +168,7 @@ def _imported(*sources: str) -> set[str]:
     names: set[str] = set()
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = parse_python(source)
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):

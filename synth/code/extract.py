@@ -18,6 +18,8 @@ from functools import cache
 
 from markdown_it import MarkdownIt
 
+from synth.python_ast import parse_python
+
 PYTHON_TAGS = {"python", "py", "python3", "py3", "ipython", ""}
 CODE_LINE_STARTS = ("def ", "async def ", "import ", "from ", "class ", "@")
 
@@ -72,7 +74,7 @@ def _closed(span: list[int] | None, markup: str, lines: list[str]) -> bool:
 
 def parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -80,7 +82,7 @@ def parses(code: str) -> bool:
 
 def defines(code: str, name: str) -> bool:
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return f"def {name}(" in code
     return any(
@@ -141,7 +143,7 @@ def complete_statements(code: str) -> str | None:
     end = _longest_parsing_prefix(lines, len(lines))
     if not end:
         return None
-    tree = ast.parse("\n".join(lines[:end]))
+    tree = parse_python("\n".join(lines[:end]))
     cut = _open_statement(tree)
     if cut is not None:
         end = _longest_parsing_prefix(lines, cut)
@@ -155,7 +157,7 @@ def _longest_parsing_prefix(lines: list[str], end: int) -> int:
         candidate = "\n".join(lines[:n])
         if candidate.strip() and parses(candidate):
             try:
-                if ast.parse(candidate).body:
+                if parse_python(candidate).body:
                     return n
             except (SyntaxError, ValueError):  # pragma: no cover - parses() said it parses
                 continue

@@ -23,6 +23,7 @@ from synth.code.problems import def_header
 from synth.code.tests import suite_from_source
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
+from synth.python_ast import parse_python
 from synth.records import Problem, TestSuite
 
 SHAPES = '{"statement", "signature", "tests"?} or {"prompt", "entry_point", "test"?}'
@@ -104,7 +105,7 @@ def _text(item: dict, field: str, where: str) -> str | None:
 def _first_def(code: str, name: str | None) -> tuple[str, str] | None:
     """The def line(s) of function `name` (or of the first function) in `code`, body elided."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return None
     for node in tree.body:

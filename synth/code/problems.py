@@ -26,6 +26,7 @@ from synth.problem_requests import (
     string_fields_schema,
     unusable,
 )
+from synth.python_ast import parse_python
 from synth.records import Problem, Rejection, SkillCombo, TestSuite
 
 __all__ = [
@@ -166,7 +167,7 @@ def _parse_header(block: str) -> ast.Module | None:
         candidates += [f"{m.group(1)}:\n    ..." for m in pattern.finditer(block)][:1]
     for candidate in candidates:
         try:
-            return ast.parse(candidate)
+            return parse_python(candidate)
         except (SyntaxError, ValueError):
             continue
     return None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from synth.python_ast import parse_python
+
 _SCALARS = {"int", "float", "bool", "str", "bytes", "complex"}
 _CONTAINERS = {"list": "list", "List": "list", "set": "set", "Set": "set", "frozenset": "frozenset",
                "FrozenSet": "frozenset", "dict": "dict", "Dict": "dict", "tuple": "tuple",
@@ -21,7 +23,7 @@ _CONTAINERS = {"list": "list", "List": "list", "set": "set", "Set": "set", "froz
 def return_types(code: str) -> dict[str, list]:
     """{function name: spec} for the top-level functions whose return annotation is plain."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return {}
     specs = {}
@@ -47,7 +49,7 @@ def _name(node: ast.expr) -> str | None:
 def _spec(node: ast.expr) -> list | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:
-            return _spec(ast.parse(node.value, mode="eval").body)
+            return _spec(parse_python(node.value, mode="eval").body)
         except SyntaxError:
             return None
     if isinstance(node, ast.Constant) and node.value is None:

@@ -9,7 +9,6 @@ the syntax tree too: a solution that reaches for the checker's machinery fails h
 
 from __future__ import annotations
 
-import ast
 import json
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from ruff.__main__ import find_ruff_bin
 
 from synth.code.tampering import RULES, Finding, python_findings
+from synth.python_ast import parse_python
 from synth.records import LintMessage
 
 # pyflakes (F), syntax errors (E9), pylint errors (PLE) and bug-prone bugbear rules.
@@ -64,7 +64,7 @@ class StaticReport:
 def syntax_error(code: str) -> str | None:
     """The parser's message for code that does not parse, else None."""
     try:
-        ast.parse(code)
+        parse_python(code)
     except SyntaxError as exc:
         return f"SyntaxError: {exc.msg} (line {exc.lineno}, column {exc.offset})"
     except ValueError as exc:  # null bytes

@@ -20,6 +20,8 @@ import builtins
 import re
 from dataclasses import dataclass
 
+from synth.python_ast import parse_python
+
 # Every rule, on by default. "dynamic" (exec/eval/__import__) is here because it hides any
 # of the others from a static reading.
 RULES = ("frames", "rebinding", "exit", "signals", "tracing", "native", "files", "dynamic", "input")
@@ -87,7 +89,7 @@ class Finding:
 def python_findings(code: str, rules: tuple[str, ...] = RULES) -> list[Finding]:
     """Every construct of `code` that an enabled rule forbids, in source order."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return []  # the parse stage reports it
     found = _PythonGuard().visit_all(tree)

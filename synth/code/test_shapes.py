@@ -13,6 +13,7 @@ import copy
 import textwrap
 
 from synth.code.extract import is_main_guard, parses
+from synth.python_ast import parse_python
 from synth.records import DroppedTest, TestCase
 
 LIFECYCLE = {
@@ -498,9 +499,9 @@ def _wrapped(cls: ast.ClassDef, method: ast.FunctionDef | ast.AsyncFunctionDef) 
                 takes_method = len(hooks[hook].args.args) > 1
                 run.append(f"case.{hook}(case.{test})" if takes_method else f"case.{hook}()")
         run.append(f"case.{test}()")
-    function = ast.parse(f"def {test}():\n    pass").body[0]
+    function = parse_python(f"def {test}():\n    pass").body[0]
     assert isinstance(function, ast.FunctionDef)
-    function.body = [klass] + ast.parse("\n".join(run)).body
+    function.body = [klass] + parse_python("\n".join(run)).body
     return ast.fix_missing_locations(function)
 
 
@@ -560,7 +561,7 @@ class _UnittestAsserts(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
         if _is_name(node.value, "self") and (node.attr.startswith("assert") or node.attr == "fail"):
-            fresh = ast.parse("unittest.TestCase()", mode="eval").body
+            fresh = parse_python("unittest.TestCase()", mode="eval").body
             return ast.copy_location(ast.Attribute(value=fresh, attr=node.attr, ctx=node.ctx), node)
         return self.generic_visit(node)
 

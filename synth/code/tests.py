@@ -16,7 +16,6 @@ A problem left with fewer than `min_tests` cases is rejected with the reason.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
 
 from synth.code.execute import TestRun, run_tests
@@ -29,6 +28,7 @@ from synth.code.static import syntax_error
 from synth.code.test_shapes import TestReader
 from synth.engines.base import ChatRequest, Completion, user
 from synth.prompts import render
+from synth.python_ast import parse_python
 from synth.records import DroppedTest, Problem, Rejection, TestCase, TestSuite
 from synth.sandbox.base import Limits, Sandbox
 
@@ -104,7 +104,7 @@ def split_tests(
     Returns None when the code does not parse. See `TestReader` for the shapes understood.
     """
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return None
     reader = TestReader(code, tree, entry_point)

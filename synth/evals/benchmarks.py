@@ -35,6 +35,7 @@ from pydantic import ValidationError, field_validator
 
 from synth.errors import SynthError
 from synth.inputs import read_jsonl
+from synth.python_ast import parse_python
 from synth.records import Frozen, stable_id
 
 
@@ -67,7 +68,7 @@ class CodeTask(Frozen):
     @classmethod
     def _defines_check(cls, value: str) -> str:
         try:
-            tree = ast.parse(value)
+            tree = parse_python(value)
         except SyntaxError as exc:
             raise ValueError(f"does not parse as Python: {exc.msg} (line {exc.lineno})") from None
         if not any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):

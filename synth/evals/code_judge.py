@@ -43,6 +43,7 @@ from synth.engines.base import Completion, Message, system, user
 from synth.evals.benchmarks import CodeTask
 from synth.evals.results import SampleResult
 from synth.prompts import render
+from synth.python_ast import parse_python
 from synth.records import Sample, TestCase, TestSuite, Verdict, stable_id
 from synth.sandbox.base import Limits, Sandbox
 
@@ -91,7 +92,7 @@ def sanitized(code: str, entry_point: str, also: tuple[str, ...] = ()) -> str:
     is dropped, when it does not parse, or when it defines `entry_point` only inside another
     statement."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return code
     defined: dict[str, list[ast.stmt]] = {}
@@ -115,7 +116,7 @@ def sanitized(code: str, entry_point: str, also: tuple[str, ...] = ()) -> str:
 
 def _defined_functions(prompt: str) -> tuple[str, ...]:
     try:
-        tree = ast.parse(prompt)
+        tree = parse_python(prompt)
     except (SyntaxError, ValueError):
         return ()
     return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
@@ -141,7 +142,7 @@ def _source(code: str, node: ast.stmt) -> str:
 def _prompt_context(prompt: str, code: str) -> list[str]:
     """The prompt's top-level imports and helper functions that `code` lacks, in order."""
     try:
-        tree = ast.parse(prompt)
+        tree = parse_python(prompt)
     except SyntaxError:
         return []
     code_lines = {line.strip() for line in code.splitlines()}
